@@ -1,0 +1,69 @@
+# mcp_platform — PGXS build. See README.md ("Development") for the targets.
+EXTENSION   = mcp_platform
+MODULE_big  = mcp_platform
+
+CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
+GLUE_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+OBJS        = $(CORE_SRCS:.cpp=.o) $(GLUE_SRCS:.cpp=.o)
+
+# The 1.0 install script is assembled from one part per concern (sql/install/NN_*.sql),
+# in file-name order. Upgrade scripts (sql/mcp_platform--A--B.sql) are plain files.
+INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
+DATA_built  = sql/$(EXTENSION)--1.0.sql
+DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+PG_CPPFLAGS = -Isrc
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter
+ifdef WERROR
+PG_CXXFLAGS += -Werror
+endif
+SHLIB_LINK  = -lcrypto -lstdc++
+
+REGRESS        = $(sort $(basename $(notdir $(wildcard test/sql/*.sql))))
+REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
+ISOLATION      = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --load-extension=$(EXTENSION)
+
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--1.0.sql: $(INSTALL_PARTS)
+	cat $^ > $@
+
+# ---- pure C++ core: unit tests and fuzzers (no server needed) ----
+GTEST_LIBS  = -lgtest -lgtest_main -lpthread
+UNIT_SRCS   = $(sort $(wildcard test/unit/*.cpp))
+CORE_CXXFLAGS = -std=c++17 -O1 -g -Wall -Wextra -Werror -Isrc
+
+build/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
+	@mkdir -p build
+	$(CXX) $(CORE_CXXFLAGS) -o $@ $(UNIT_SRCS) $(CORE_SRCS) $(GTEST_LIBS) -lcrypto
+
+unittest: build/unit_tests
+	build/unit_tests
+
+FUZZ_SRCS   = $(sort $(wildcard test/fuzz/*.cpp))
+FUZZ_BINS   = $(patsubst test/fuzz/%.cpp,build/fuzz_%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 30
+
+build/fuzz_%: test/fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp)
+	@mkdir -p build
+	clang++ -std=c++17 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRCS) -lcrypto
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do \
+	  name=$${b#build/fuzz_}; corpus=build/corpus_$$name; \
+	  rm -rf $$corpus; mkdir -p $$corpus; cp test/fuzz/corpus/$$name/* $$corpus/ 2>/dev/null || true; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus 2>build/fuzz_$$name.log || { tail -50 build/fuzz_$$name.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units' build/fuzz_$$name.log; \
+	done
+
+clean: clean-core
+clean-core:
+	rm -rf build output_iso
+
+.PHONY: unittest fuzz clean-core
