@@ -1,3 +1,258 @@
 -- ===========================================================================================
--- Plan-limit enforcement (SPEC §5). Filled in by the plan-limits work.
+-- Plan-limit enforcement (SPEC §5): the C trigger mcp.enforce_plan_limit() on
+-- mcp_service_table keeps user_plans.active_instances (the per-user count of rows with
+-- status = 'active') and the sharded per-service counters exact, and refuses an activation
+-- beyond the effective plan limit with MC001. See src/pg/plan_limits.cpp for the concurrency
+-- argument and README "Plans and limits" for the rules.
 -- ===========================================================================================
+
+-- ---- per-service usage counters, sharded so that no row is hot ----------------------------
+-- One row per (service, shard); a backend always writes the shard of its backend id, so
+-- concurrent instance creations for one service touch different rows. A shard's `active`
+-- may be negative (an instance counted in one shard can be deleted from another); the sums
+-- are exact. Not a tenant table (no user data): RLS does not apply.
+CREATE TABLE mcp.service_counters (
+    mcp_service_id uuid     NOT NULL,
+    shard          smallint NOT NULL,
+    created        bigint   NOT NULL DEFAULT 0,
+    active         bigint   NOT NULL DEFAULT 0,
+    CONSTRAINT service_counters_pkey PRIMARY KEY (mcp_service_id, shard),
+    CONSTRAINT service_counters_service_fkey FOREIGN KEY (mcp_service_id)
+        REFERENCES mcp.mcp_table (mcp_service_id) ON DELETE CASCADE,
+    CONSTRAINT service_counters_shard_check CHECK (shard >= 0),
+    CONSTRAINT service_counters_created_check CHECK (created >= 0)
+) WITH (fillfactor = 50);  -- room for HOT updates
+SELECT pg_catalog.pg_extension_config_dump('mcp.service_counters', '');
+
+-- ---- the enforcement trigger ---------------------------------------------------------------
+CREATE FUNCTION mcp.enforce_plan_limit() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mcp_enforce_plan_limit'
+    LANGUAGE C;
+REVOKE ALL ON FUNCTION mcp.enforce_plan_limit() FROM PUBLIC;
+
+-- AFTER triggers fire after the row's foreign-key checks (RI_ConstraintTrigger_* sort first),
+-- see the final row (after every BEFORE trigger), and may update the user's other rows
+-- (the expiry sweep) without upsetting a multi-row UPDATE that is still running.
+CREATE TRIGGER mcp_service_table_plan_limit_insert
+    AFTER INSERT ON mcp.mcp_service_table
+    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+-- Only status and expires_at matter: record_usage and other column updates never fire it.
+CREATE TRIGGER mcp_service_table_plan_limit_update
+    AFTER UPDATE OF status, expires_at ON mcp.mcp_service_table
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+    EXECUTE FUNCTION mcp.enforce_plan_limit();
+CREATE TRIGGER mcp_service_table_plan_limit_delete
+    AFTER DELETE ON mcp.mcp_service_table
+    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+
+-- ---- service statistics --------------------------------------------------------------------
+-- Exact per-service counts: total_instances_created (every instance ever inserted, deleted
+-- ones included) and active_instances_count (instances with status = 'active').
+CREATE VIEW mcp.service_stats WITH (security_invoker = true) AS
+SELECT t.mcp_service_id,
+       t.mcp_service_name,
+       t.is_active,
+       coalesce(sum(c.created), 0)::bigint AS total_instances_created,
+       coalesce(sum(c.active), 0)::bigint  AS active_instances_count
+  FROM mcp.mcp_table t
+  LEFT JOIN mcp.service_counters c ON c.mcp_service_id = t.mcp_service_id
+ GROUP BY t.mcp_service_id;
+
+-- Copies the exact statistics into the legacy mcp_table columns (for queries of the original
+-- design that read them); returns how many services changed. Cheap: one row per service.
+CREATE FUNCTION mcp.refresh_service_stats() RETURNS bigint
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH changed AS (
+        UPDATE mcp.mcp_table AS t
+           SET total_instances_created = s.total_instances_created::integer,
+               active_instances_count = s.active_instances_count::integer
+          FROM mcp.service_stats AS s
+         WHERE s.mcp_service_id = t.mcp_service_id
+           AND (t.total_instances_created, t.active_instances_count)
+               IS DISTINCT FROM (s.total_instances_created::integer, s.active_instances_count::integer)
+        RETURNING 1)
+    SELECT count(*) FROM changed;
+$$;
+
+-- ---- counter verification --------------------------------------------------------------------
+-- Rows whose stored count differs from the truth; empty when the counters are exact.
+--  * user_active:     user_plans.active_instances vs the user's rows with status 'active'
+--                     (stored is NULL for a user with active rows but no plan row)
+--  * service_active:  sum of the service's shards vs its rows with status 'active'
+--  * service_created: sum of the service's shards vs its existing rows; deleted instances are
+--                     gone, so only a stored count *below* the existing rows is an error
+CREATE FUNCTION mcp.verify_counters()
+    RETURNS TABLE (counter text, id uuid, stored bigint, actual bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH truth AS (
+        SELECT s.user_id, count(*) AS n
+          FROM mcp.mcp_service_table s WHERE s.status = 'active' GROUP BY s.user_id),
+    plans AS (
+        SELECT coalesce(p.user_id, t.user_id) AS user_id, p.active_instances::bigint AS stored,
+               coalesce(t.n, 0) AS actual
+          FROM mcp.user_plans p FULL JOIN truth t ON t.user_id = p.user_id),
+    services AS (
+        SELECT m.mcp_service_id,
+               (SELECT coalesce(sum(c.active), 0) FROM mcp.service_counters c
+                 WHERE c.mcp_service_id = m.mcp_service_id)::bigint AS stored_active,
+               (SELECT coalesce(sum(c.created), 0) FROM mcp.service_counters c
+                 WHERE c.mcp_service_id = m.mcp_service_id)::bigint AS stored_created,
+               (SELECT count(*) FROM mcp.mcp_service_table s
+                 WHERE s.mcp_service_id = m.mcp_service_id AND s.status = 'active') AS actual_active,
+               (SELECT count(*) FROM mcp.mcp_service_table s
+                 WHERE s.mcp_service_id = m.mcp_service_id) AS actual_rows
+          FROM mcp.mcp_table m)
+    SELECT 'user_active', user_id, stored, actual FROM plans
+     WHERE stored IS DISTINCT FROM actual
+    UNION ALL
+    SELECT 'service_active', mcp_service_id, stored_active, actual_active FROM services
+     WHERE stored_active <> actual_active
+    UNION ALL
+    SELECT 'service_created', mcp_service_id, stored_created, actual_rows FROM services
+     WHERE stored_created < actual_rows
+    ORDER BY 1, 2;
+$$;
+REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC;
+
+-- ---- the instance API ------------------------------------------------------------------------
+-- The tenant is mcp.current_user_id(); each function acts on the tenant's own rows only.
+-- They run with the caller's rights (RLS applies), so the trigger enforces the plan exactly as
+-- for a plain INSERT or UPDATE.
+
+-- Creates an active instance of a service; MC002 when the service is unknown or inactive,
+-- MC001 beyond the plan limit.
+CREATE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
+                                    expires_at timestamptz DEFAULT NULL) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+    service_id uuid;
+    service_active boolean;
+    new_id uuid;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    IF create_instance.expires_at IS NOT NULL AND create_instance.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
+    END IF;
+    SELECT t.mcp_service_id, t.is_active INTO service_id, service_active
+      FROM mcp.mcp_table t WHERE t.mcp_service_name = create_instance.service_name;
+    IF service_id IS NULL THEN
+        RAISE EXCEPTION 'service "%" does not exist', create_instance.service_name
+            USING ERRCODE = 'MC002';
+    ELSIF NOT service_active THEN
+        RAISE EXCEPTION 'service "%" is inactive', create_instance.service_name
+            USING ERRCODE = 'MC002',
+                  DETAIL = 'An inactive service accepts no new or reactivated instances.';
+    END IF;
+    INSERT INTO mcp.mcp_service_table AS s (user_id, mcp_service_id, custom_name, expires_at, status)
+    VALUES (tenant, service_id, create_instance.custom_name, create_instance.expires_at, 'active')
+    RETURNING s.instance_id INTO new_id;
+    RETURN new_id;
+END
+$$;
+
+-- Sets a new expiry, bumps renewed_count and last_renewed_at. An 'expired' (or active) instance
+-- becomes 'active' — within the plan limit (MC001 otherwise); an 'inactive' one, which its user
+-- switched off, stays inactive.
+CREATE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    IF renew_instance.expires_at IS NULL OR renew_instance.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
+    END IF;
+    UPDATE mcp.mcp_service_table AS s
+       SET expires_at = renew_instance.expires_at,
+           status = CASE WHEN s.status = 'inactive' THEN s.status ELSE 'active' END,
+           renewed_count = s.renewed_count + 1,
+           last_renewed_at = now()
+     WHERE s.user_id = tenant AND s.instance_id = renew_instance.instance_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'instance % does not belong to the current tenant', renew_instance.instance_id
+            USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+-- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
+CREATE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'mcp_record_usage'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Marks every visible instance past its expires_at as 'expired'; returns how many. Called by
+-- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS).
+CREATE FUNCTION mcp.expire_instances() RETURNS bigint
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH expired AS (
+        UPDATE mcp.mcp_service_table AS s SET status = 'expired'
+         WHERE s.status = 'active' AND s.expires_at <= now()
+        RETURNING 1)
+    SELECT count(*) FROM expired;
+$$;
+
+-- Admin: sets a user's plan. free: max_instances 1, no expiry; pro: unlimited
+-- (max_instances NULL; set a cap with UPDATE mcp.user_plans), optional expires_at after which
+-- it counts as free. A downgrade deletes nothing: instances above the new limit stay active,
+-- and no activation succeeds until the user is back under the limit. A missing plan row is
+-- created with the true active count.
+CREATE FUNCTION mcp.set_plan(user_id uuid, plan_type text, expires_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF set_plan.plan_type IS NULL OR set_plan.plan_type NOT IN ('free', 'pro') THEN
+        RAISE EXCEPTION 'plan_type must be ''free'' or ''pro''' USING ERRCODE = '22023';
+    END IF;
+    IF set_plan.plan_type = 'free' AND set_plan.expires_at IS NOT NULL THEN
+        RAISE EXCEPTION 'a free plan does not expire' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM mcp.users u WHERE u.id = set_plan.user_id) THEN
+        RAISE EXCEPTION 'user % does not exist', set_plan.user_id USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO mcp.user_plans AS p (user_id, plan_type, max_instances, expires_at, active_instances)
+    VALUES (set_plan.user_id, set_plan.plan_type,
+            CASE WHEN set_plan.plan_type = 'free' THEN 1 END, set_plan.expires_at,
+            (SELECT count(*) FROM mcp.mcp_service_table s
+              WHERE s.user_id = set_plan.user_id AND s.status = 'active'))
+    ON CONFLICT ON CONSTRAINT user_plans_one_per_user DO UPDATE
+       SET plan_type = excluded.plan_type,
+           max_instances = excluded.max_instances,
+           expires_at = excluded.expires_at;
+END
+$$;
+
+-- ---- privileges ------------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
+    mcp.record_usage(uuid), mcp.expire_instances(), mcp.set_plan(uuid, text, timestamptz),
+    mcp.refresh_service_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
+    mcp.record_usage(uuid), mcp.expire_instances() TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz), mcp.verify_counters(),
+    mcp.refresh_service_stats() TO mcp_admin;
+GRANT SELECT ON mcp.service_counters, mcp.service_stats TO mcp_app, mcp_admin;
+-- The counter column is written only by the trigger: mcp_admin may change a plan's terms, not
+-- its count.
+REVOKE INSERT, UPDATE ON mcp.user_plans FROM mcp_admin;
+GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
+      UPDATE (plan_type, max_instances, features, expires_at)
+    ON mcp.user_plans TO mcp_admin;
