@@ -221,7 +221,7 @@ const char* UuidText(Datum uuid) { return DatumGetCString(DirectFunctionCall1(uu
 void RaiseLimitReached(Datum user_id) {
     Oid types[1] = {UUIDOID};
     Datum values[1] = {user_id};
-    int rc = SPI_execute_with_args(kPlanInfoSql, 1, types, values, nullptr, true, 1);
+    int rc = SPI_execute_with_args(kPlanInfoSql, 1, types, values, nullptr, false, 1);
     if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '1')),
