@@ -7,7 +7,7 @@
 # Exits non-zero on any failure, after printing regression.diffs and the server log.
 #
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names, for
-# development), SKIP_UNIT=1, SKIP_FUZZ=1.
+# development), SKIP_UNIT=1, SKIP_FUZZ=1, SKIP_STRESS=1, STRESS_SECONDS (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -76,6 +76,18 @@ mcp_cluster_start "$WORK/cluster" \
 mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
 mcp_cluster_reload
 run_installcheck "keyring file"
+# Bounded stress tests against the same cluster (test/stress/*.sh; STRESS_SECONDS per phase).
+if [ "${SKIP_STRESS:-0}" != 1 ]; then
+    for stress in test/stress/*.sh; do
+        [ -f "$stress" ] || continue
+        mcp_log "stress: $stress"
+        if bash "$stress"; then
+            PASSED_COUNT=$((PASSED_COUNT + 1))
+        else
+            FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+        fi
+    done
+fi
 mcp_cluster_stop
 
 echo

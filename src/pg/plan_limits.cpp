@@ -100,13 +100,22 @@ const char* const kDeactivateSql =
     " ON CONFLICT (mcp_service_id, shard) DO UPDATE"
     "    SET active = c.active OPERATOR(pg_catalog.+) excluded.active";
 
-// $1 user, $2 the instance being changed (its own row is never touched here).
+// $1 user, $2 the instance being changed (its own row is never touched here). Rows another
+// transaction has locked are skipped, not waited for: we may already hold the plan row, and
+// that transaction may be waiting for it (a renewal of the very row) — waiting would deadlock.
+// A skipped row keeps blocking this activation, which is then refused: conservative.
 const char* const kSweepSql =
     "UPDATE mcp.mcp_service_table AS s SET status = 'expired'"
     " WHERE s.user_id OPERATOR(pg_catalog.=) $1"
     "   AND s.status OPERATOR(pg_catalog.=) 'active'"
     "   AND s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-    "   AND s.instance_id OPERATOR(pg_catalog.<>) $2";
+    "   AND s.instance_id IN ("
+    "       SELECT x.instance_id FROM mcp.mcp_service_table AS x"
+    "        WHERE x.user_id OPERATOR(pg_catalog.=) $1"
+    "          AND x.status OPERATOR(pg_catalog.=) 'active'"
+    "          AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+    "          AND x.instance_id OPERATOR(pg_catalog.<>) $2"
+    "          FOR NO KEY UPDATE SKIP LOCKED)";
 
 const char* const kPlanInfoSql =
     "SELECT p.plan_type OPERATOR(pg_catalog.=) 'pro', p.max_instances,"
