@@ -1,28 +1,45 @@
 -- ===========================================================================================
 -- Plan-limit enforcement (SPEC §5): the C trigger mcp.enforce_plan_limit() on
 -- mcp_service_table keeps user_plans.active_instances (the per-user count of rows with
--- status = 'active') and the sharded per-service counters exact, and refuses an activation
--- beyond the effective plan limit with MC001. See src/pg/plan_limits.cpp for the concurrency
+-- status = 'active') exact, and refuses an activation beyond the effective plan limit
+-- with MC001. See src/pg/plan_limits.cpp for the concurrency
 -- argument and README "Plans and limits" for the rules.
 -- ===========================================================================================
 
--- ---- per-service usage counters, sharded so that no row is hot ----------------------------
--- One row per (service, shard); a backend always writes the shard of its backend id, so
--- concurrent instance creations for one service touch different rows. A shard's `active`
--- may be negative (an instance counted in one shard can be deleted from another); the sums
--- are exact. Not a tenant table (no user data): RLS does not apply.
+-- ---- per-service usage statistics without a hot row --------------------------------------
+-- Nothing per service is written when an instance is created: mcp.service_stats counts the
+-- rows (exact by construction; instance creations for one service never meet on a row).
+-- Only deleted instances need remembering, for total_instances_created: a statement-level
+-- trigger adds each statement's deletions per service to one of 64 shard rows (chosen by
+-- backend), so concurrent deletions rarely meet either. Not a tenant table (no user data).
 CREATE TABLE mcp.service_counters (
     mcp_service_id uuid     NOT NULL,
     shard          smallint NOT NULL,
-    created        bigint   NOT NULL DEFAULT 0,
-    active         bigint   NOT NULL DEFAULT 0,
+    deleted        bigint   NOT NULL DEFAULT 0,
     CONSTRAINT service_counters_pkey PRIMARY KEY (mcp_service_id, shard),
     CONSTRAINT service_counters_service_fkey FOREIGN KEY (mcp_service_id)
-        REFERENCES mcp.mcp_table (mcp_service_id) ON DELETE CASCADE,
-    CONSTRAINT service_counters_shard_check CHECK (shard >= 0),
-    CONSTRAINT service_counters_created_check CHECK (created >= 0)
-) WITH (fillfactor = 50);  -- room for HOT updates
+        REFERENCES mcp.mcp_table (mcp_service_id) ON DELETE CASCADE
+);
 SELECT pg_catalog.pg_extension_config_dump('mcp.service_counters', '');
+
+CREATE FUNCTION mcp.count_deleted_instances() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, deleted)
+    SELECT d.mcp_service_id, (pg_catalog.pg_backend_pid() % 64)::smallint, count(*)
+      FROM deleted_rows d
+      JOIN mcp.mcp_table t ON t.mcp_service_id = d.mcp_service_id
+     GROUP BY d.mcp_service_id
+    ON CONFLICT (mcp_service_id, shard) DO UPDATE SET deleted = c.deleted + excluded.deleted;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION mcp.count_deleted_instances() FROM PUBLIC;
+CREATE TRIGGER mcp_service_table_count_deleted
+    AFTER DELETE ON mcp.mcp_service_table
+    REFERENCING OLD TABLE AS deleted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp.count_deleted_instances();
 
 -- ---- the enforcement trigger ---------------------------------------------------------------
 CREATE FUNCTION mcp.enforce_plan_limit() RETURNS trigger
@@ -47,17 +64,27 @@ CREATE TRIGGER mcp_service_table_plan_limit_delete
     FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
 
 -- ---- service statistics --------------------------------------------------------------------
--- Exact per-service counts: total_instances_created (every instance ever inserted, deleted
--- ones included) and active_instances_count (instances with status = 'active').
+-- Exact per-service counts: total_instances_created (every instance ever inserted: the rows
+-- plus the deleted ones) and active_instances_count (rows with status 'active'). Counted from
+-- the rows with the rights of the view's owner (aggregates across tenants; no tenant row is
+-- shown): the cost is one index scan per service, proportional to its instances.
+CREATE FUNCTION mcp.service_stats_rows()
+    RETURNS TABLE (mcp_service_id uuid, mcp_service_name varchar, is_active boolean,
+                   total_instances_created bigint, active_instances_count bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.mcp_service_id, t.mcp_service_name, t.is_active,
+           (SELECT count(*) FROM mcp.mcp_service_table s WHERE s.mcp_service_id = t.mcp_service_id)
+             + (SELECT coalesce(sum(c.deleted), 0) FROM mcp.service_counters c
+                 WHERE c.mcp_service_id = t.mcp_service_id)::bigint,
+           (SELECT count(*) FROM mcp.mcp_service_table s
+             WHERE s.mcp_service_id = t.mcp_service_id AND s.status = 'active')
+      FROM mcp.mcp_table t;
+$$;
+REVOKE ALL ON FUNCTION mcp.service_stats_rows() FROM PUBLIC;
 CREATE VIEW mcp.service_stats WITH (security_invoker = true) AS
-SELECT t.mcp_service_id,
-       t.mcp_service_name,
-       t.is_active,
-       coalesce(sum(c.created), 0)::bigint AS total_instances_created,
-       coalesce(sum(c.active), 0)::bigint  AS active_instances_count
-  FROM mcp.mcp_table t
-  LEFT JOIN mcp.service_counters c ON c.mcp_service_id = t.mcp_service_id
- GROUP BY t.mcp_service_id;
+SELECT * FROM mcp.service_stats_rows();
 
 -- Copies the exact statistics into the legacy mcp_table columns (for queries of the original
 -- design that read them); returns how many services changed. Cheap: one row per service.
@@ -79,11 +106,10 @@ $$;
 
 -- ---- counter verification --------------------------------------------------------------------
 -- Rows whose stored count differs from the truth; empty when the counters are exact.
---  * user_active:     user_plans.active_instances vs the user's rows with status 'active'
---                     (stored is NULL for a user with active rows but no plan row)
---  * service_active:  sum of the service's shards vs its rows with status 'active'
---  * service_created: sum of the service's shards vs its existing rows; deleted instances are
---                     gone, so only a stored count *below* the existing rows is an error
+--  * user_active:    user_plans.active_instances vs the user's rows with status 'active'
+--                    (stored is NULL for a user with active rows but no plan row)
+-- Per-service counts are computed from the rows (mcp.service_stats), so they cannot drift;
+-- the legacy mcp_table columns are a snapshot refreshed by mcp.refresh_service_stats().
 CREATE FUNCTION mcp.verify_counters()
     RETURNS TABLE (counter text, id uuid, stored bigint, actual bigint)
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -95,26 +121,9 @@ AS $$
     plans AS (
         SELECT coalesce(p.user_id, t.user_id) AS user_id, p.active_instances::bigint AS stored,
                coalesce(t.n, 0) AS actual
-          FROM mcp.user_plans p FULL JOIN truth t ON t.user_id = p.user_id),
-    services AS (
-        SELECT m.mcp_service_id,
-               (SELECT coalesce(sum(c.active), 0) FROM mcp.service_counters c
-                 WHERE c.mcp_service_id = m.mcp_service_id)::bigint AS stored_active,
-               (SELECT coalesce(sum(c.created), 0) FROM mcp.service_counters c
-                 WHERE c.mcp_service_id = m.mcp_service_id)::bigint AS stored_created,
-               (SELECT count(*) FROM mcp.mcp_service_table s
-                 WHERE s.mcp_service_id = m.mcp_service_id AND s.status = 'active') AS actual_active,
-               (SELECT count(*) FROM mcp.mcp_service_table s
-                 WHERE s.mcp_service_id = m.mcp_service_id) AS actual_rows
-          FROM mcp.mcp_table m)
+          FROM mcp.user_plans p FULL JOIN truth t ON t.user_id = p.user_id)
     SELECT 'user_active', user_id, stored, actual FROM plans
      WHERE stored IS DISTINCT FROM actual
-    UNION ALL
-    SELECT 'service_active', mcp_service_id, stored_active, actual_active FROM services
-     WHERE stored_active <> actual_active
-    UNION ALL
-    SELECT 'service_created', mcp_service_id, stored_created, actual_rows FROM services
-     WHERE stored_created < actual_rows
     ORDER BY 1, 2;
 $$;
 REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC;
@@ -250,9 +259,11 @@ GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.rene
 GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz), mcp.verify_counters(),
     mcp.refresh_service_stats() TO mcp_admin;
 GRANT SELECT ON mcp.service_counters, mcp.service_stats TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.service_stats_rows() TO mcp_app, mcp_admin;
 -- The counter column is written only by the trigger: mcp_admin may change a plan's terms, not
 -- its count.
 REVOKE INSERT, UPDATE ON mcp.user_plans FROM mcp_admin;
 GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
       UPDATE (plan_type, max_instances, features, expires_at)
     ON mcp.user_plans TO mcp_admin;
+ALTER TABLE mcp.user_plans SET (fillfactor = 70);

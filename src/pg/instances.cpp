@@ -45,7 +45,8 @@ Datum mcp_record_usage(PG_FUNCTION_ARGS) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     if (record_usage_plan == nullptr) {
         Oid types[2] = {UUIDOID, UUIDOID};
-        SPIPlanPtr plan = SPI_prepare(kRecordUsageSql, 2, types);
+        // Always the generic plan: a custom plan would be re-planned on every call.
+        SPIPlanPtr plan = SPI_prepare_cursor(kRecordUsageSql, 2, types, CURSOR_OPT_GENERIC_PLAN);
         if (plan == nullptr)
             elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");

@@ -1,33 +1,34 @@
 // mcp.enforce_plan_limit(): the C trigger that enforces plan limits (SPEC §5) and keeps the
-// per-user and per-service instance counters exact.
+// per-user active-instance counter exact.
 //
 // The invariant: user_plans.active_instances = the number of the user's rows in
-// mcp_service_table with status = 'active' ("counted" rows), and for each service,
-// sum(service_counters.active) = the number of its counted rows and sum(created) = the number
-// of rows ever inserted. The trigger fires AFTER INSERT, AFTER UPDATE OF status, expires_at
-// (when one of them really changes) and AFTER DELETE, FOR EACH ROW.
-//
-// Enforcement is one conditional UPDATE of the user's plan row:
+// mcp_service_table with status = 'active' ("counted" rows). The trigger fires AFTER INSERT,
+// AFTER UPDATE OF status, expires_at (when one of them really changes) and AFTER DELETE, FOR
+// EACH ROW, and moves the counter with exactly the semantics of
 //     UPDATE user_plans SET active_instances = active_instances + 1
 //      WHERE user_id = $1 AND active_instances + 1 <= <effective limit of that very row>
-// run through SPI with read_only = false, so each execution takes a fresh snapshot.
-//  * READ COMMITTED: a concurrent activation holds the row lock; we wait, then the executor
-//    re-evaluates the WHERE clause on the committed row (EvalPlanQual), so the loser sees the
-//    winner's count and gets no row: MC001.
-//  * REPEATABLE READ / SERIALIZABLE: updating a row changed by a transaction that committed
-//    after our snapshot raises 40001.
+// but without the executor (a plan, check constraints and triggers per row would cost more
+// than the INSERT itself; see README "Performance"): find the row through the unique index
+// on user_id, lock it FOR NO KEY UPDATE with table_tuple_lock(), evaluate the limit on the
+// locked row, and heap_update() it (index entries are added if the update is not HOT).
+//  * READ COMMITTED: the lookup uses a fresh snapshot and the lock follows the update chain to
+//    the latest version (TUPLE_LOCK_FLAG_FIND_LAST_VERSION), waiting for a concurrent
+//    activation to finish — the loser re-checks the winner's count and gets MC001, exactly
+//    like an UPDATE re-checking its WHERE clause (EvalPlanQual).
+//  * REPEATABLE READ / SERIALIZABLE: the lookup uses the transaction snapshot and the lock does
+//    not follow updates: a row changed by a transaction that committed after our snapshot
+//    raises 40001, as an UPDATE would. (heap_update and the index scan take the SSI
+//    predicate locks and conflict checks an UPDATE takes.)
 //  * A plan change (set_plan) updates the same row, so it serialises with activations the
-//    same way; the limit is computed from the row being updated, never from an earlier read.
+//    same way; the limit is computed from the locked row, never from an earlier read.
 // The users row is never locked, so foreign-key inserts for the user never wait on us.
+// The counter column is internal: its updates do not fire user_plans' triggers (updated_at
+// reflects changes of the plan's terms, not of the count).
 //
-// When the conditional UPDATE finds no room, the user's own counted rows whose expires_at has
-// passed are marked 'expired' (each such UPDATE fires this trigger again and decrements the
-// count) and the UPDATE is retried once: an instance past its expires_at never blocks a new
+// When there is no room, the user's own counted rows whose expires_at has passed are marked
+// 'expired' through SPI (each such UPDATE fires this trigger again and decrements the count)
+// and the check is retried once: an instance past its expires_at never blocks a new
 // activation, even before mcp.expire_instances() has run.
-//
-// The same statement bumps the service's counter in one of kServiceShards rows, chosen by
-// the backend's id: concurrent backends creating instances of one service update different
-// rows, so they never queue on one hot row (the view mcp.service_stats sums the shards).
 //
 // Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
 #include "core/errors.hpp"
@@ -36,16 +37,27 @@
 
 extern "C" {
 #include "postgres.h"
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/backendid.h"
+#include "nodes/execnodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -53,52 +65,6 @@ extern "C" {
 }
 
 namespace {
-
-// Shards per service in mcp.service_counters (backend id modulo this).
-constexpr int kServiceShards = 64;
-
-// $1 user, $2 service, $3 shard, $4 created delta, $5 active delta, $6 check the plan.
-// Returns (plan_ok, service_ok). With $6 false the plan row is not touched; the service part
-// runs only when the plan part succeeded (or was not asked for) and the service is active.
-const char* const kActivateSql =
-    "WITH plan AS ("
-    "  UPDATE mcp.user_plans AS p"
-    "     SET active_instances = p.active_instances OPERATOR(pg_catalog.+) $5"
-    "   WHERE $6 AND p.user_id OPERATOR(pg_catalog.=) $1"
-    "     AND CASE WHEN p.plan_type OPERATOR(pg_catalog.=) 'pro'"
-    "               AND (p.expires_at IS NULL"
-    "                    OR p.expires_at OPERATOR(pg_catalog.>) pg_catalog.now())"
-    "              THEN (p.max_instances IS NULL"
-    "                    OR (p.active_instances OPERATOR(pg_catalog.+) $5)"
-    "                       OPERATOR(pg_catalog.<=) p.max_instances)"
-    "              ELSE (p.active_instances OPERATOR(pg_catalog.+) $5) OPERATOR(pg_catalog.<=) 1"
-    "         END"
-    "  RETURNING 1),"
-    " svc AS ("
-    "  INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, created, active)"
-    "  SELECT t.mcp_service_id, $3, $4, $5 FROM mcp.mcp_table AS t"
-    "   WHERE t.mcp_service_id OPERATOR(pg_catalog.=) $2 AND t.is_active"
-    "     AND (NOT $6 OR EXISTS (SELECT 1 FROM plan))"
-    "  ON CONFLICT (mcp_service_id, shard) DO UPDATE"
-    "     SET created = c.created OPERATOR(pg_catalog.+) excluded.created,"
-    "         active = c.active OPERATOR(pg_catalog.+) excluded.active"
-    "  RETURNING 1)"
-    " SELECT EXISTS (SELECT 1 FROM plan), EXISTS (SELECT 1 FROM svc)";
-
-// $1 user, $2 service, $3 shard. Never refused. The plan row is absent while a user is being
-// deleted (the cascade may remove it first); a count already at 0 means the counter drifted
-// (e.g. TRUNCATE bypassed the trigger): it stays at 0 and mcp.verify_counters() reports it.
-const char* const kDeactivateSql =
-    "WITH plan AS ("
-    "  UPDATE mcp.user_plans AS p"
-    "     SET active_instances = p.active_instances OPERATOR(pg_catalog.-) 1"
-    "   WHERE p.user_id OPERATOR(pg_catalog.=) $1"
-    "     AND p.active_instances OPERATOR(pg_catalog.>) 0"
-    "  RETURNING 1)"
-    " INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, created, active)"
-    " VALUES ($2, $3, 0, -1)"
-    " ON CONFLICT (mcp_service_id, shard) DO UPDATE"
-    "    SET active = c.active OPERATOR(pg_catalog.+) excluded.active";
 
 // $1 user, $2 the instance being changed (its own row is never touched here). Rows another
 // transaction has locked are skipped, not waited for: we may already hold the plan row, and
@@ -117,23 +83,12 @@ const char* const kSweepSql =
     "          AND x.instance_id OPERATOR(pg_catalog.<>) $2"
     "          FOR NO KEY UPDATE SKIP LOCKED)";
 
-const char* const kPlanInfoSql =
-    "SELECT p.plan_type OPERATOR(pg_catalog.=) 'pro', p.max_instances,"
-    "       (p.expires_at IS NOT NULL AND p.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()),"
-    "       p.active_instances"
-    "  FROM mcp.user_plans AS p WHERE p.user_id OPERATOR(pg_catalog.=) $1";
-
-const char* const kServiceNameSql =
-    "SELECT t.mcp_service_name::pg_catalog.text FROM mcp.mcp_table AS t"
-    " WHERE t.mcp_service_id OPERATOR(pg_catalog.=) $1";
-
-SPIPlanPtr activate_plan = nullptr;
-SPIPlanPtr deactivate_plan = nullptr;
 SPIPlanPtr sweep_plan = nullptr;
 
 SPIPlanPtr Prepare(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
     if (*cache == nullptr) {
-        SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+        // Always the generic plan: a custom plan would be re-planned on every call.
+        SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
         if (plan == nullptr)
             elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
@@ -145,12 +100,6 @@ SPIPlanPtr Prepare(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
 void Execute(SPIPlanPtr plan, Datum* values, int expected) {
     int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
     if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
-
-bool ResultBool(int column) {
-    bool isnull = false;
-    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull);
-    return !isnull && DatumGetBool(d);
 }
 
 // Column numbers of mcp_service_table, looked up once per relation.
@@ -226,26 +175,200 @@ Datum GetColumn(HeapTuple tuple, TupleDesc desc, int attnum) {
 
 const char* UuidText(Datum uuid) { return DatumGetCString(DirectFunctionCall1(uuid_out, uuid)); }
 
-// Raises MC001 for the user (inside SPI; the caller's SPI connection is torn down by abort).
-void RaiseLimitReached(Datum user_id) {
-    Oid types[1] = {UUIDOID};
-    Datum values[1] = {user_id};
-    int rc = SPI_execute_with_args(kPlanInfoSql, 1, types, values, nullptr, false, 1);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-    if (SPI_processed == 0)
+// ---- the plan row, without the executor -------------------------------------------------------
+
+// Relations and column numbers, looked up again whenever the trigger's own relation changes
+// (a dropped and re-created extension in the same backend).
+struct Catalog {
+    Oid trigger_relid = InvalidOid;
+    Oid plans = InvalidOid, plans_by_user = InvalidOid, services = InvalidOid,
+        services_pkey = InvalidOid;
+    int plan_type = 0, max_instances = 0, expires_at = 0, active_instances = 0;
+    int is_active = 0, service_name = 0;
+};
+Catalog catalog;
+
+Oid McpRelation(Oid ns, const char* name) {
+    Oid relid = get_relname_relid(name, ns);
+    if (!OidIsValid(relid)) elog(ERROR, "relation mcp.%s does not exist", name);
+    return relid;
+}
+
+int AttributeNumber(Oid relid, const char* name) {
+    AttrNumber attnum = get_attnum(relid, name);
+    if (attnum == InvalidAttrNumber)
+        elog(ERROR, "column \"%s\" of relation %s does not exist", name, get_rel_name(relid));
+    return attnum;
+}
+
+const Catalog& CatalogFor(Relation trigger_rel) {
+    if (catalog.trigger_relid != RelationGetRelid(trigger_rel)) {
+        Oid ns = RelationGetNamespace(trigger_rel);
+        Catalog c;
+        c.plans = McpRelation(ns, "user_plans");
+        c.plans_by_user = McpRelation(ns, "user_plans_one_per_user");
+        c.services = McpRelation(ns, "mcp_table");
+        c.services_pkey = McpRelation(ns, "mcp_table_pkey");
+        c.plan_type = AttributeNumber(c.plans, "plan_type");
+        c.max_instances = AttributeNumber(c.plans, "max_instances");
+        c.expires_at = AttributeNumber(c.plans, "expires_at");
+        c.active_instances = AttributeNumber(c.plans, "active_instances");
+        c.is_active = AttributeNumber(c.services, "is_active");
+        c.service_name = AttributeNumber(c.services, "mcp_service_name");
+        c.trigger_relid = RelationGetRelid(trigger_rel);
+        catalog = c;
+    }
+    return catalog;
+}
+
+// The snapshot an UPDATE would use: the transaction's under REPEATABLE READ and SERIALIZABLE,
+// a fresh one under READ COMMITTED.
+Snapshot StatementSnapshot() {
+    return RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot()
+                                                        : GetLatestSnapshot());
+}
+
+// Finds the row visible to the snapshot through a unique index on one uuid column.
+bool FetchByUuid(Relation rel, Relation index, Snapshot snapshot, Datum key_value,
+                 TupleTableSlot* slot) {
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, key_value);
+    IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+    index_rescan(scan, &key, 1, nullptr, 0);
+    bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
+    index_endscan(scan);
+    return found;
+}
+
+// Adds index entries for a new tuple version that is not heap-only (HOT updates need none).
+void InsertIndexEntries(Relation rel, HeapTuple tuple) {
+    EState* estate = CreateExecutorState();
+    ResultRelInfo* result_rel = makeNode(ResultRelInfo);
+    InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
+    ExecOpenIndices(result_rel, false);
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+    ExecStoreHeapTuple(tuple, slot, false);
+    (void)ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
+    ExecDropSingleTupleTableSlot(slot);
+    ExecCloseIndices(result_rel);
+    FreeExecutorState(estate);
+}
+
+enum class PlanResult { kNoPlan, kNoRoom, kDone };
+
+// Moves the user's counter by delta: +1 (activation: only within the limit), 0 (revival: the
+// limit is checked, nothing written), -1 (deactivation: never refused; a count already at 0
+// is a drift that mcp.verify_counters() reports, and stays 0). On kNoRoom, *plan and *active
+// describe the locked row, for the error message.
+PlanResult ChangePlanCounter(const Catalog& c, Datum user_id, int delta, TimestampTz now,
+                             mcp_platform::PlanView* plan, long* active) {
+    // Our own earlier changes (an earlier activation in this transaction, the sweep) become
+    // visible, as SPI would make them.
+    CommandCounterIncrement();
+    Relation rel = table_open(c.plans, RowExclusiveLock);
+    Relation index = index_open(c.plans_by_user, RowExclusiveLock);
+    const bool xact_snapshot = IsolationUsesXactSnapshot();
+    Snapshot snapshot = StatementSnapshot();
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    PlanResult result = PlanResult::kNoPlan;
+
+    if (FetchByUuid(rel, index, snapshot, user_id, slot)) {
+        ItemPointerData tid = slot->tts_tid;
+        TM_FailureData failure;
+        TM_Result lock = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
+                                          LockTupleNoKeyExclusive, LockWaitBlock,
+                                          xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+                                          &failure);
+        bool locked = false;
+        switch (lock) {
+            case TM_Ok:
+                locked = true;
+                break;
+            case TM_Updated:
+            case TM_Deleted:
+                if (xact_snapshot)
+                    ereport(ERROR,
+                            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                             errmsg("could not serialize access due to concurrent update")));
+                break;  // READ COMMITTED: the plan row was deleted meanwhile
+            default:
+                elog(ERROR, "unexpected result %d locking the plan row", (int)lock);
+        }
+        if (locked) {
+            bool isnull = false;
+            Datum type = slot_getattr(slot, c.plan_type, &isnull);
+            plan->is_pro = !isnull && strcmp(TextDatumGetCString(type), "pro") == 0;
+            Datum max_instances = slot_getattr(slot, c.max_instances, &isnull);
+            plan->has_max_instances = !isnull;
+            plan->max_instances = isnull ? 0 : DatumGetInt32(max_instances);
+            Datum expires = slot_getattr(slot, c.expires_at, &isnull);
+            plan->plan_expired = !isnull && DatumGetTimestampTz(expires) <= now;
+            *active = DatumGetInt32(slot_getattr(slot, c.active_instances, &isnull));
+            const long limit = mcp_platform::EffectiveLimit(*plan);
+
+            long updated = *active + delta;
+            if (delta > 0 && limit >= 0 && updated > limit) {
+                result = PlanResult::kNoRoom;
+            } else if (delta == 0 && limit >= 0 && *active > limit) {
+                result = PlanResult::kNoRoom;
+            } else {
+                if (updated < 0) updated = 0;
+                if (updated != *active) {
+                    bool should_free = false;
+                    HeapTuple old_tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+                    Datum value = Int32GetDatum((int32)updated);
+                    bool value_isnull = false;
+                    int attnum = c.active_instances;
+                    HeapTuple new_tuple = heap_modify_tuple_by_cols(
+                        old_tuple, RelationGetDescr(rel), 1, &attnum, &value, &value_isnull);
+                    simple_heap_update(rel, &slot->tts_tid, new_tuple);
+                    if (!HeapTupleIsHeapOnly(new_tuple)) InsertIndexEntries(rel, new_tuple);
+                    heap_freetuple(new_tuple);
+                    if (should_free) heap_freetuple(old_tuple);
+                }
+                result = PlanResult::kDone;
+            }
+        }
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    UnregisterSnapshot(snapshot);
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    return result;
+}
+
+// MC002 unless the service exists and is active (read with the statement's snapshot rules; the
+// row is not locked: deactivating a service does not wait for instance creations).
+void CheckServiceActive(const Catalog& c, Datum service_id) {
+    Relation rel = table_open(c.services, AccessShareLock);
+    Relation index = index_open(c.services_pkey, AccessShareLock);
+    Snapshot snapshot = StatementSnapshot();
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    bool found = FetchByUuid(rel, index, snapshot, service_id, slot);
+    bool isnull = false;
+    bool active = found && DatumGetBool(slot_getattr(slot, c.is_active, &isnull)) && !isnull;
+    char* name = nullptr;
+    if (found && !active)
+        name = TextDatumGetCString(slot_getattr(slot, c.service_name, &isnull));
+    ExecDropSingleTupleTableSlot(slot);
+    UnregisterSnapshot(snapshot);
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    if (!found)
+        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
+                        errmsg("service %s does not exist", UuidText(service_id))));
+    if (!active)
+        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
+                        errmsg("service \"%s\" is inactive", name),
+                        errdetail("An inactive service accepts no new or reactivated instances.")));
+}
+
+void RaiseLimitReached(Datum user_id, PlanResult result, const mcp_platform::PlanView& plan,
+                       long active) {
+    if (result == PlanResult::kNoPlan)
         ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '1')),
                         errmsg("plan limit reached: user %s has no plan", UuidText(user_id)),
                         errhint("Assign one with mcp.set_plan().")));
-    HeapTuple row = SPI_tuptable->vals[0];
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    bool isnull = false;
-    mcp_platform::PlanView plan;
-    plan.is_pro = ResultBool(1);
-    Datum max_instances = SPI_getbinval(row, desc, 2, &isnull);
-    plan.has_max_instances = !isnull;
-    plan.max_instances = isnull ? 0 : DatumGetInt32(max_instances);
-    plan.plan_expired = ResultBool(3);
-    long active = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
     char message[256], detail[256], hint[256];
     mcp_platform::FormatLimitError(plan, active, message, sizeof message, detail, sizeof detail,
                                    hint, sizeof hint);
@@ -253,27 +376,21 @@ void RaiseLimitReached(Datum user_id) {
                     errdetail_internal("%s", detail), errhint("%s", hint)));
 }
 
-void RaiseServiceInactive(Datum service_id) {
-    Oid types[1] = {UUIDOID};
-    Datum values[1] = {service_id};
-    int rc = SPI_execute_with_args(kServiceNameSql, 1, types, values, nullptr, true, 1);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-    if (SPI_processed == 0)
-        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
-                        errmsg("service %s does not exist", UuidText(service_id))));
-    char* name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
-                    errmsg("service \"%s\" is inactive", name),
-                    errdetail("An inactive service accepts no new or reactivated instances.")));
-}
-
-// Runs kActivateSql; returns plan_ok and sets *service_ok.
-bool RunActivate(Datum* values, bool* service_ok) {
-    Oid types[6] = {UUIDOID, UUIDOID, INT2OID, INT8OID, INT4OID, BOOLOID};
-    Execute(Prepare(&activate_plan, kActivateSql, 6, types), values, SPI_OK_SELECT);
-    if (SPI_processed != 1) elog(ERROR, "unexpected result of the plan-limit statement");
-    *service_ok = ResultBool(2);
-    return ResultBool(1);
+// Marks the user's counted rows past their expires_at (other than `instance_id`) 'expired',
+// as the trigger function's owner; returns how many.
+uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
+    Oid save_userid;
+    int save_sec_context;
+    GetUserIdAndSecContext(&save_userid, &save_sec_context);
+    SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[2] = {UUIDOID, UUIDOID};
+    Datum values[2] = {user_id, instance_id};
+    Execute(Prepare(&sweep_plan, kSweepSql, 2, types), values, SPI_OK_UPDATE);
+    uint64 swept = SPI_processed;
+    if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    SetUserIdAndSecContext(save_userid, save_sec_context);
+    return swept;
 }
 
 }  // namespace
@@ -318,42 +435,24 @@ Datum mcp_enforce_plan_limit(PG_FUNCTION_ARGS) {
     Datum user_id = GetColumn(row, desc, c.user_id);
     Datum service_id = GetColumn(row, desc, c.mcp_service_id);
     Datum instance_id = GetColumn(row, desc, c.instance_id);
-    int shard = MyBackendId > 0 ? MyBackendId % kServiceShards : 0;
+    const Catalog& cat = CatalogFor(rel);
 
-    Oid save_userid;
-    int save_sec_context;
-    GetUserIdAndSecContext(&save_userid, &save_sec_context);
-    SetUserIdAndSecContext(FunctionOwner(fcinfo->flinfo->fn_oid),
-                           save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    // An inactive service accepts no new instance and no (re)activation.
+    if (inserted || change == CounterChange::kActivate || change == CounterChange::kRevive)
+        CheckServiceActive(cat, service_id);
 
+    mcp_platform::PlanView plan;
+    long active = 0;
     if (change == CounterChange::kDeactivate) {
-        Oid types[3] = {UUIDOID, UUIDOID, INT2OID};
-        Datum values[3] = {user_id, service_id, Int16GetDatum(shard)};
-        Execute(Prepare(&deactivate_plan, kDeactivateSql, 3, types), values, SPI_OK_INSERT);
-    } else {
-        const bool check_plan = change == CounterChange::kActivate || change == CounterChange::kRevive;
-        Datum values[6] = {user_id,
-                           service_id,
-                           Int16GetDatum(shard),
-                           Int64GetDatum(inserted ? 1 : 0),
-                           Int32GetDatum(change == CounterChange::kActivate ? 1 : 0),
-                           BoolGetDatum(check_plan)};
-        bool service_ok = false;
-        bool plan_ok = RunActivate(values, &service_ok);
-        if (check_plan && !plan_ok) {
-            // No room: un-count the user's rows past their expires_at, then try once more.
-            Oid types[2] = {UUIDOID, UUIDOID};
-            Datum sweep_values[2] = {user_id, instance_id};
-            Execute(Prepare(&sweep_plan, kSweepSql, 2, types), sweep_values, SPI_OK_UPDATE);
-            if (SPI_processed > 0) plan_ok = RunActivate(values, &service_ok);
-            if (!plan_ok) RaiseLimitReached(user_id);
-        }
-        if (!service_ok) RaiseServiceInactive(service_id);
+        (void)ChangePlanCounter(cat, user_id, -1, now, &plan, &active);  // no plan: user deleted
+    } else if (change == CounterChange::kActivate || change == CounterChange::kRevive) {
+        const int delta = change == CounterChange::kActivate ? 1 : 0;
+        PlanResult result = ChangePlanCounter(cat, user_id, delta, now, &plan, &active);
+        if (result == PlanResult::kNoRoom &&
+            SweepExpired(FunctionOwner(fcinfo->flinfo->fn_oid), user_id, instance_id) > 0)
+            result = ChangePlanCounter(cat, user_id, delta, now, &plan, &active);
+        if (result != PlanResult::kDone) RaiseLimitReached(user_id, result, plan, active);
     }
-
-    if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
-    SetUserIdAndSecContext(save_userid, save_sec_context);
     return PointerGetDatum(nullptr);
 }
 }

@@ -172,13 +172,12 @@ ALTER TABLE mcp_service_table ENABLE TRIGGER mcp_service_table_plan_limit_insert
 SELECT * FROM mcp.verify_counters();
 ROLLBACK;
 BEGIN;
-DELETE FROM service_counters WHERE mcp_service_id = '00000000-0000-0000-0000-0000000000c3';
 UPDATE user_plans SET active_instances = active_instances + 1 WHERE user_id = '00000000-0000-0000-0000-000000000002';
 SELECT * FROM mcp.verify_counters();
 ROLLBACK;
 SELECT * FROM mcp.verify_counters();
 
--- ---- shards: one row per backend that wrote, summing to the truth --------------------------
+-- ---- deletions are tallied per service in shard rows (one per backend that deleted) --------
 SELECT count(DISTINCT shard) >= 1 AS sharded, min(shard) >= 0 AND max(shard) < 64 AS shard_range
   FROM service_counters;
 
