@@ -42,52 +42,47 @@ SELECT 'svc' || i, 'Service ' || i, 7000 + i, 'api_key' FROM generate_series(1, 
 INSERT INTO mcp.users (id, email)
 SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'user' || i || '@example.com'
   FROM generate_series(1, $USERS) i;
-SELECT count(mcp.set_plan(id, 'pro')) FROM mcp.users;
+DO \$\$ BEGIN PERFORM mcp.set_plan(id, 'pro') FROM mcp.users; END \$\$;
 CREATE TABLE public.bench_service (n integer PRIMARY KEY, id uuid NOT NULL);
 INSERT INTO public.bench_service SELECT row_number() OVER (ORDER BY mcp_service_name COLLATE "C"), mcp_service_id FROM mcp.mcp_table;
 GRANT SELECT ON public.bench_service TO mcp_bench;
 
--- The PL/pgSQL twin of mcp.enforce_plan_limit() for inserts: the same conditional UPDATE of the
--- plan row, the same expiry sweep and retry, the same sharded service counter, MC001/MC002.
--- SECURITY DEFINER (mcp_app cannot write the counters) with a pinned search_path, as such a
+-- The PL/pgSQL twin of mcp.enforce_plan_limit() for inserts: the service must be active, then
+-- the same conditional UPDATE of the plan row, the same expiry sweep and retry, MC001/MC002.
+-- SECURITY DEFINER (mcp_app cannot write the counter) with a pinned search_path, as such a
 -- function must be.
 CREATE FUNCTION public.plan_limit_twin() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
 DECLARE
-    counted boolean := NEW.status = 'active';
     ok boolean;
 BEGIN
-    IF counted THEN
-        FOR attempt IN 1..2 LOOP
-            UPDATE mcp.user_plans p SET active_instances = p.active_instances + 1
-             WHERE p.user_id = NEW.user_id
-               AND CASE WHEN p.plan_type = 'pro' AND (p.expires_at IS NULL OR p.expires_at > now())
-                        THEN p.max_instances IS NULL OR p.active_instances + 1 <= p.max_instances
-                        ELSE p.active_instances + 1 <= 1 END;
-            ok := FOUND;
-            EXIT WHEN ok OR attempt = 2;
-            WITH swept AS (
-                UPDATE mcp.mcp_service_table s SET status = 'expired'
-                 WHERE s.user_id = NEW.user_id AND s.status = 'active' AND s.expires_at <= now()
-                   AND s.instance_id IN (SELECT x.instance_id FROM mcp.mcp_service_table x
-                                          WHERE x.user_id = NEW.user_id AND x.status = 'active'
-                                            AND x.expires_at <= now() AND x.instance_id <> NEW.instance_id
-                                            FOR NO KEY UPDATE SKIP LOCKED)
-                RETURNING 1)
-            UPDATE mcp.user_plans p SET active_instances = p.active_instances - (SELECT count(*) FROM swept)
-             WHERE p.user_id = NEW.user_id;
-        END LOOP;
-        IF NOT ok THEN
-            RAISE EXCEPTION 'plan limit reached' USING ERRCODE = 'MC001';
-        END IF;
-    END IF;
-    INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, created, active)
-    SELECT t.mcp_service_id, pg_backend_pid() % 64, 1, CASE WHEN counted THEN 1 ELSE 0 END
-      FROM mcp.mcp_table t WHERE t.mcp_service_id = NEW.mcp_service_id AND t.is_active
-    ON CONFLICT (mcp_service_id, shard) DO UPDATE
-       SET created = c.created + excluded.created, active = c.active + excluded.active;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM mcp.mcp_table t WHERE t.mcp_service_id = NEW.mcp_service_id AND t.is_active) THEN
         RAISE EXCEPTION 'service is inactive' USING ERRCODE = 'MC002';
+    END IF;
+    IF NEW.status <> 'active' THEN
+        RETURN NULL;
+    END IF;
+    FOR attempt IN 1..2 LOOP
+        UPDATE mcp.user_plans p SET active_instances = p.active_instances + 1
+         WHERE p.user_id = NEW.user_id
+           AND CASE WHEN p.plan_type = 'pro' AND (p.expires_at IS NULL OR p.expires_at > now())
+                    THEN p.max_instances IS NULL OR p.active_instances + 1 <= p.max_instances
+                    ELSE p.active_instances + 1 <= 1 END;
+        ok := FOUND;
+        EXIT WHEN ok OR attempt = 2;
+        WITH swept AS (
+            UPDATE mcp.mcp_service_table s SET status = 'expired'
+             WHERE s.user_id = NEW.user_id AND s.status = 'active' AND s.expires_at <= now()
+               AND s.instance_id IN (SELECT x.instance_id FROM mcp.mcp_service_table x
+                                      WHERE x.user_id = NEW.user_id AND x.status = 'active'
+                                        AND x.expires_at <= now() AND x.instance_id <> NEW.instance_id
+                                        FOR NO KEY UPDATE SKIP LOCKED)
+            RETURNING 1)
+        UPDATE mcp.user_plans p SET active_instances = p.active_instances - (SELECT count(*) FROM swept)
+         WHERE p.user_id = NEW.user_id;
+    END LOOP;
+    IF NOT ok THEN
+        RAISE EXCEPTION 'plan limit reached' USING ERRCODE = 'MC001';
     END IF;
     RETURN NULL;
 END
@@ -162,16 +157,16 @@ use_triggers() {
          ALTER TABLE mcp.mcp_service_table $twin TRIGGER plan_limit_twin;"
 }
 reset_instances() {
-    sql "SET client_min_messages = warning; TRUNCATE mcp.mcp_service_table CASCADE; TRUNCATE mcp.service_counters;
+    sql "SET client_min_messages = warning; TRUNCATE mcp.mcp_service_table CASCADE;
          UPDATE mcp.user_plans SET active_instances = 0 WHERE active_instances <> 0;"
-    sql "VACUUM ANALYZE mcp.user_plans, mcp.service_counters, mcp.mcp_service_table"
+    sql "VACUUM ANALYZE mcp.user_plans, mcp.mcp_service_table"
     sql "CHECKPOINT"
 }
 # run NAME SCRIPT: one pgbench run; appends its tps to $WORK/NAME.tps
 run() {
     local name=$1 script=$2 out
     out=$(pgbench -n -M prepared -U mcp_bench -c "$CLIENTS" -j 2 -T "$DURATION" -f "$script" $DB 2>&1) ||
-        { echo "$out" | tail -5; return 1; }
+        { echo "$name:"; echo "$out" | grep -m3 -i error; return 1; }
     echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' >>"$WORK/$name.tps"
     if echo "$out" | grep -q 'number of failed transactions: [1-9]'; then echo "$name: failed transactions"; echo "$out" | tail -5; fi
 }
