@@ -170,7 +170,7 @@ run() {
     echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' >>"$WORK/$name.tps"
     if echo "$out" | grep -q 'number of failed transactions: [1-9]'; then echo "$name: failed transactions"; echo "$out" | tail -5; fi
 }
-median() { [ -f "$WORK/$1.tps" ] || { echo 0; return; }; sort -n "$WORK/$1.tps" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { [ -f "$WORK/$1.tps" ] || { echo 0; return; }; sort -n "$WORK/$1.tps" | awk '{a[NR]=$1} END {printf "%.0f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "plan_bench: $CLIENTS clients, $ROUNDS rounds of ${DURATION}s, $USERS users, $(nproc) CPUs"
 for r in $(seq 1 "$ROUNDS"); do

@@ -181,6 +181,27 @@ SELECT * FROM mcp.verify_counters();
 SELECT count(DISTINCT shard) >= 1 AS sharded, min(shard) >= 0 AND max(shard) < 64 AS shard_range
   FROM service_counters;
 
+-- ---- counter updates that cannot be HOT still maintain every index -------------------------
+-- (an index on the counter makes every update of it a non-HOT update with new index entries)
+BEGIN;
+CREATE INDEX user_plans_test_counter_idx ON mcp.user_plans (active_instances);
+SELECT pg_temp.try_create('00000000-0000-0000-0000-000000000004', s, NULL) AS result, s
+  FROM unnest(ARRAY['github', 'gmail', 'github']) s;
+SELECT pg_temp.try_create('00000000-0000-0000-0000-000000000014', 'github', NULL) AS free_user_again;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT user_id FROM mcp.user_plans WHERE active_instances = 99;
+SELECT p.user_id, p.active_instances,
+       (SELECT count(*) FROM mcp_service_table s WHERE s.user_id = p.user_id AND s.status = 'active') AS truth
+  FROM mcp.user_plans p
+ WHERE p.active_instances = (SELECT count(*) FROM mcp_service_table s
+                              WHERE s.user_id = '00000000-0000-0000-0000-000000000004' AND s.status = 'active')
+   AND p.user_id = '00000000-0000-0000-0000-000000000004';
+EXPLAIN (COSTS OFF) SELECT * FROM mcp.user_plans WHERE user_id = '00000000-0000-0000-0000-000000000004';
+SELECT plan_type, active_instances FROM mcp.user_plans WHERE user_id = '00000000-0000-0000-0000-000000000004';
+SELECT * FROM mcp.verify_counters();
+ROLLBACK;
+
 -- clean up for the following tests
 DELETE FROM users;
 DELETE FROM mcp_table;
