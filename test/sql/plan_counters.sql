@@ -190,13 +190,14 @@ SELECT pg_temp.try_create('00000000-0000-0000-0000-000000000004', s, NULL) AS re
 SELECT pg_temp.try_create('00000000-0000-0000-0000-000000000014', 'github', NULL) AS free_user_again;
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
-EXPLAIN (COSTS OFF) SELECT user_id FROM mcp.user_plans WHERE active_instances = 99;
-SELECT p.user_id, p.active_instances,
-       (SELECT count(*) FROM mcp_service_table s WHERE s.user_id = p.user_id AND s.status = 'active') AS truth
-  FROM mcp.user_plans p
- WHERE p.active_instances = (SELECT count(*) FROM mcp_service_table s
-                              WHERE s.user_id = '00000000-0000-0000-0000-000000000004' AND s.status = 'active')
-   AND p.user_id = '00000000-0000-0000-0000-000000000004';
+-- user 4 now has 11 active instances; the new counter value is found through the new index
+SELECT count(*) AS user_4_active FROM mcp_service_table
+ WHERE user_id = '00000000-0000-0000-0000-000000000004' AND status = 'active';
+EXPLAIN (COSTS OFF) SELECT user_id FROM mcp.user_plans WHERE active_instances = 11;
+SELECT user_id FROM mcp.user_plans WHERE active_instances = 11;
+-- and no entry points at the old value (the entries for 8, 9, 10 belong to older versions)
+SELECT count(*) AS user_4_found_by_stale_values FROM mcp.user_plans
+ WHERE active_instances IN (8, 9, 10) AND user_id = '00000000-0000-0000-0000-000000000004';
 EXPLAIN (COSTS OFF) SELECT * FROM mcp.user_plans WHERE user_id = '00000000-0000-0000-0000-000000000004';
 SELECT plan_type, active_instances FROM mcp.user_plans WHERE user_id = '00000000-0000-0000-0000-000000000004';
 SELECT * FROM mcp.verify_counters();
