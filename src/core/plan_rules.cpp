@@ -22,8 +22,8 @@ long EffectiveLimit(const PlanView& plan) noexcept {
 }
 
 void FormatLimitError(const PlanView& plan, long active_instances, char* message,
-                      std::size_t message_size, char* detail, std::size_t detail_size,
-                      char* hint, std::size_t hint_size) noexcept {
+                      std::size_t message_size, char* detail, std::size_t detail_size, char* hint,
+                      std::size_t hint_size) noexcept {
     const long limit = EffectiveLimit(plan);
     const char* noun = limit == 1 ? "instance" : "instances";
     if (plan.is_pro && plan.plan_expired)
@@ -39,8 +39,9 @@ void FormatLimitError(const PlanView& plan, long active_instances, char* message
     std::snprintf(detail, detail_size, "The user has %ld active %s.", active_instances,
                   active_instances == 1 ? "instance" : "instances");
     if (plan.is_pro && !plan.plan_expired)
-        std::snprintf(hint, hint_size,
-                      "Deactivate or delete an active instance, or raise the plan's max_instances.");
+        std::snprintf(
+            hint, hint_size,
+            "Deactivate or delete an active instance, or raise the plan's max_instances.");
     else if (plan.is_pro)
         std::snprintf(hint, hint_size,
                       "Deactivate or delete an active instance, or renew the pro plan.");

@@ -33,7 +33,7 @@ struct PlanView {
     bool is_pro = false;
     bool has_max_instances = false;  // max_instances IS NOT NULL
     long max_instances = 0;
-    bool plan_expired = false;       // expires_at is not NULL and <= now()
+    bool plan_expired = false;  // expires_at is not NULL and <= now()
 };
 
 // The effective limit: free 1; pro max_instances, or unlimited (returns -1) when NULL; a pro
@@ -43,7 +43,7 @@ long EffectiveLimit(const PlanView& plan) noexcept;
 // Writes the MC001 message, detail and hint (PostgreSQL style: lowercase message, no trailing
 // period; detail and hint are sentences). Each buffer is always NUL-terminated.
 void FormatLimitError(const PlanView& plan, long active_instances, char* message,
-                      std::size_t message_size, char* detail, std::size_t detail_size,
-                      char* hint, std::size_t hint_size) noexcept;
+                      std::size_t message_size, char* detail, std::size_t detail_size, char* hint,
+                      std::size_t hint_size) noexcept;
 
 }  // namespace mcp_platform

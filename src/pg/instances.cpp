@@ -33,8 +33,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(mcp_record_usage);
 Datum mcp_record_usage(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("instance_id must not be null")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
     Datum instance_id = PG_GETARG_DATUM(0);
     const char* tenant = GetConfigOption("mcp.user_id", true, false);
     if (tenant == nullptr || tenant[0] == '\0')

@@ -112,9 +112,9 @@ Columns columns;
 int ColumnNumber(TupleDesc desc, Relation rel, const char* name) {
     int attnum = SPI_fnumber(desc, name);
     if (attnum <= 0)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                        errmsg("relation \"%s\" has no column \"%s\"",
-                               RelationGetRelationName(rel), name)));
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("relation \"%s\" has no column \"%s\"",
+                                                           RelationGetRelationName(rel), name)));
     return attnum;
 }
 
@@ -158,8 +158,7 @@ mcp_platform::InstanceState StateOf(HeapTuple tuple, TupleDesc desc, const Colum
     Datum status = heap_getattr(tuple, c.status, desc, &isnull);
     if (!isnull) {
         struct varlena* v = PG_DETOAST_DATUM_PACKED(status);
-        state.status_active =
-            VARSIZE_ANY_EXHDR(v) == 6 && memcmp(VARDATA_ANY(v), "active", 6) == 0;
+        state.status_active = VARSIZE_ANY_EXHDR(v) == 6 && memcmp(VARDATA_ANY(v), "active", 6) == 0;
     }
     Datum expires = heap_getattr(tuple, c.expires_at, desc, &isnull);
     state.past_expires_at = !isnull && DatumGetTimestampTz(expires) <= now;
@@ -275,10 +274,9 @@ PlanResult ChangePlanCounter(const Catalog& c, Datum user_id, int delta, Timesta
     if (FetchByUuid(rel, index, snapshot, user_id, slot)) {
         ItemPointerData tid = slot->tts_tid;
         TM_FailureData failure;
-        TM_Result lock = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
-                                          LockTupleNoKeyExclusive, LockWaitBlock,
-                                          xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-                                          &failure);
+        TM_Result lock = table_tuple_lock(
+            rel, &tid, snapshot, slot, GetCurrentCommandId(true), LockTupleNoKeyExclusive,
+            LockWaitBlock, xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &failure);
         bool locked = false;
         switch (lock) {
             case TM_Ok:
@@ -287,9 +285,8 @@ PlanResult ChangePlanCounter(const Catalog& c, Datum user_id, int delta, Timesta
             case TM_Updated:
             case TM_Deleted:
                 if (xact_snapshot)
-                    ereport(ERROR,
-                            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                             errmsg("could not serialize access due to concurrent update")));
+                    ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                                    errmsg("could not serialize access due to concurrent update")));
                 break;  // READ COMMITTED: the plan row was deleted meanwhile
             default:
                 elog(ERROR, "unexpected result %d locking the plan row", (int)lock);
@@ -348,8 +345,7 @@ void CheckServiceActive(const Catalog& c, Datum service_id) {
     bool isnull = false;
     bool active = found && DatumGetBool(slot_getattr(slot, c.is_active, &isnull)) && !isnull;
     char* name = nullptr;
-    if (found && !active)
-        name = TextDatumGetCString(slot_getattr(slot, c.service_name, &isnull));
+    if (found && !active) name = TextDatumGetCString(slot_getattr(slot, c.service_name, &isnull));
     ExecDropSingleTupleTableSlot(slot);
     UnregisterSnapshot(snapshot);
     index_close(index, NoLock);
