@@ -128,6 +128,34 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC;
 
+-- Recomputes every user's counter from the rows (after a TRUNCATE, a data load with triggers
+-- disabled, or anything else verify_counters reports); returns how many plans changed.
+-- Instance writes wait while it runs (SHARE ROW EXCLUSIVE on mcp_service_table), so the
+-- counts it writes are the truth at one moment.
+CREATE FUNCTION mcp.repair_counters() RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    LOCK TABLE mcp.mcp_service_table IN SHARE ROW EXCLUSIVE MODE;
+    WITH truth AS (
+        SELECT p.user_id,
+               (SELECT count(*) FROM mcp.mcp_service_table s
+                 WHERE s.user_id = p.user_id AND s.status = 'active') AS n
+          FROM mcp.user_plans p),
+    fixed AS (
+        UPDATE mcp.user_plans AS p SET active_instances = t.n
+          FROM truth t
+         WHERE t.user_id = p.user_id AND p.active_instances <> t.n
+        RETURNING 1)
+    SELECT count(*) INTO changed FROM fixed;
+    RETURN changed;
+END
+$$;
+REVOKE ALL ON FUNCTION mcp.repair_counters() FROM PUBLIC;
+
 -- ---- the instance API ------------------------------------------------------------------------
 -- The tenant is mcp.current_user_id(); each function acts on the tenant's own rows only.
 -- They run with the caller's rights (RLS applies), so the trigger enforces the plan exactly as
@@ -257,7 +285,7 @@ REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_i
 GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
     mcp.record_usage(uuid), mcp.expire_instances() TO mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz), mcp.verify_counters(),
-    mcp.refresh_service_stats() TO mcp_admin;
+    mcp.repair_counters(), mcp.refresh_service_stats() TO mcp_admin;
 GRANT SELECT ON mcp.service_counters, mcp.service_stats TO mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.service_stats_rows() TO mcp_app, mcp_admin;
 -- The counter column is written only by the trigger: mcp_admin may change a plan's terms, not

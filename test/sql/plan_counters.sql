@@ -161,6 +161,8 @@ SELECT * FROM mcp.verify_counters();
 \echo :LAST_ERROR_SQLSTATE
 SELECT mcp.refresh_service_stats();
 \echo :LAST_ERROR_SQLSTATE
+SELECT mcp.repair_counters();
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 -- ---- verify_counters reports drift (here made by bypassing the trigger) ---------------------
@@ -169,6 +171,9 @@ ALTER TABLE mcp_service_table DISABLE TRIGGER mcp_service_table_plan_limit_inser
 INSERT INTO mcp_service_table (user_id, mcp_service_id)
 VALUES ('00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-0000000000c1');
 ALTER TABLE mcp_service_table ENABLE TRIGGER mcp_service_table_plan_limit_insert;
+SELECT * FROM mcp.verify_counters();
+-- repair_counters recomputes the counters from the rows
+SELECT mcp.repair_counters() AS repaired;
 SELECT * FROM mcp.verify_counters();
 ROLLBACK;
 BEGIN;
