@@ -23,7 +23,8 @@ CREATE TABLE mcp.service_counters (
 SELECT pg_catalog.pg_extension_config_dump('mcp.service_counters', '');
 
 CREATE FUNCTION mcp.count_deleted_instances() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, deleted)
@@ -44,7 +45,7 @@ CREATE TRIGGER mcp_service_table_count_deleted
 -- ---- the enforcement trigger ---------------------------------------------------------------
 CREATE FUNCTION mcp.enforce_plan_limit() RETURNS trigger
     AS 'MODULE_PATHNAME', 'mcp_enforce_plan_limit'
-    LANGUAGE C;
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION mcp.enforce_plan_limit() FROM PUBLIC;
 
 -- AFTER triggers fire after the row's foreign-key checks (RI_ConstraintTrigger_* sort first),
@@ -234,14 +235,21 @@ CREATE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Marks every visible instance past its expires_at as 'expired'; returns how many. Called by
--- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS).
+-- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS). Rows another
+-- transaction has locked are left for the next run instead of waited for (that transaction
+-- may hold the user's plan row, which expiring needs: waiting could deadlock).
 CREATE FUNCTION mcp.expire_instances() RETURNS bigint
     LANGUAGE sql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH expired AS (
-        UPDATE mcp.mcp_service_table AS s SET status = 'expired'
+    WITH due AS (
+        SELECT s.user_id, s.instance_id FROM mcp.mcp_service_table AS s
          WHERE s.status = 'active' AND s.expires_at <= now()
+           FOR NO KEY UPDATE SKIP LOCKED),
+    expired AS (
+        UPDATE mcp.mcp_service_table AS s SET status = 'expired'
+          FROM due
+         WHERE s.user_id = due.user_id AND s.instance_id = due.instance_id
         RETURNING 1)
     SELECT count(*) FROM expired;
 $$;
