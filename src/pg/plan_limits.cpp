@@ -133,9 +133,11 @@ const Columns& ColumnsOf(Relation rel) {
     return columns;
 }
 
-// The owner of the trigger function (the extension's owner): the counters are written with
-// its rights, as a SECURITY DEFINER function would, but without the per-call GUC save and
-// restore that a SET search_path clause costs (every name and operator here is qualified).
+// The owner of the trigger function (the extension's owner): the expiry sweep runs with its
+// rights, as a SECURITY DEFINER function would, but without the per-call GUC save and restore
+// that a SET search_path clause costs (every name and operator in it is schema-qualified).
+// The counter itself is written below the permission layer (heap_update), which is why no
+// role needs, or has, write access to user_plans.active_instances.
 Oid cached_function = InvalidOid;
 Oid cached_owner = InvalidOid;
 
