@@ -66,7 +66,8 @@ CREATE TRIGGER mcp_service_table_plan_limit_delete
 
 -- ---- service statistics --------------------------------------------------------------------
 -- Exact per-service counts: total_instances_created (every instance ever inserted: the rows
--- plus the deleted ones) and active_instances_count (rows with status 'active'). Counted from
+-- plus the deleted ones) and active_instances_count (active instances as SPEC §5 defines
+-- them: status 'active' and not past expires_at). Counted from
 -- the rows with the rights of the view's owner (aggregates across tenants; no tenant row is
 -- shown): the cost is one index scan per service, proportional to its instances.
 CREATE FUNCTION mcp.service_stats_rows()
@@ -80,7 +81,8 @@ AS $$
              + (SELECT coalesce(sum(c.deleted), 0) FROM mcp.service_counters c
                  WHERE c.mcp_service_id = t.mcp_service_id)::bigint,
            (SELECT count(*) FROM mcp.mcp_service_table s
-             WHERE s.mcp_service_id = t.mcp_service_id AND s.status = 'active')
+             WHERE s.mcp_service_id = t.mcp_service_id AND s.status = 'active'
+               AND (s.expires_at IS NULL OR s.expires_at > pg_catalog.now()))
       FROM mcp.mcp_table t;
 $$;
 REVOKE ALL ON FUNCTION mcp.service_stats_rows() FROM PUBLIC;

@@ -144,8 +144,18 @@ SELECT * FROM mcp.verify_counters();
 -- ---- the stats are exact (checked against the rows; created includes deleted instances) ------
 SELECT s.mcp_service_name, s.total_instances_created, s.active_instances_count,
        (SELECT count(*) FROM mcp_service_table i WHERE i.mcp_service_id = s.mcp_service_id AND i.status = 'active') AS active_rows,
+       (SELECT count(*) FROM mcp_service_table i WHERE i.mcp_service_id = s.mcp_service_id AND i.status = 'active'
+           AND i.expires_at <= now()) AS stale_active_rows,
        (SELECT count(*) FROM mcp_service_table i WHERE i.mcp_service_id = s.mcp_service_id) AS existing_rows
   FROM mcp.service_stats s ORDER BY 1;
+-- an instance past its expiry is not active any more, even before expire_instances runs
+BEGIN;
+UPDATE mcp_service_table SET expires_at = now() - interval '1 second'
+ WHERE instance_id = (SELECT instance_id FROM mcp_service_table
+                       WHERE status = 'active' AND mcp_service_id = '00000000-0000-0000-0000-0000000000c1'
+                       ORDER BY instance_id LIMIT 1);
+SELECT mcp_service_name, total_instances_created, active_instances_count FROM mcp.service_stats ORDER BY 1;
+ROLLBACK;
 -- the legacy mcp_table columns are refreshed on demand
 SET ROLE mcp_admin;
 SELECT mcp.refresh_service_stats() AS refreshed;
