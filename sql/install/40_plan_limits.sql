@@ -304,4 +304,6 @@ REVOKE INSERT, UPDATE ON mcp.user_plans FROM mcp_admin;
 GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
       UPDATE (plan_type, max_instances, features, expires_at)
     ON mcp.user_plans TO mcp_admin;
+-- Room on each page for the counter's new row versions, so most of its updates are HOT (no
+-- index entries) and prune old versions in place.
 ALTER TABLE mcp.user_plans SET (fillfactor = 70);
