@@ -22,7 +22,7 @@ SHLIB_LINK  = -lcrypto -lstdc++
 REGRESS        = $(sort $(basename $(notdir $(wildcard test/sql/*.sql))))
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --load-extension=$(EXTENSION)
+ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
 
 override with_llvm = no
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The demo command (README "Getting started"):
+#   bash scripts/demo.sh
+# Installs what it needs (Debian packages, as root), builds and installs the extension,
+# starts a throwaway cluster as the postgres user on a free port, creates the extension with
+# a fresh keyring, and walks through the main job (scripts/demo.sql), printing each step.
+# The cluster is stopped and removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+mcp_install_deps
+export PATH=$MCP_PG_BIN:$PATH
+WORK=$(mktemp -d /tmp/mcp_platform-demo.XXXXXX)
+chmod 755 "$WORK"
+cleanup() { mcp_cluster_stop; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+mcp_take_install_lock
+mcp_build_install
+
+KEYRING="$WORK/cluster/keyring"
+mcp_cluster_start "$WORK/cluster" "mcp_platform.key_file = '$KEYRING'"
+mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
+mcp_cluster_reload
+mcp_log "cluster up on port $PGPORT (socket $PGHOST); keyring $KEYRING (mode 600, owner postgres)"
+
+psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql
+mcp_log "demo finished: success"

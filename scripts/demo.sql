@@ -1,0 +1,40 @@
+-- The walkthrough run by scripts/demo.sh. Each step echoes what it does.
+\set ECHO queries
+\pset footer off
+CREATE EXTENSION mcp_platform;
+
+\echo '--- 1. the catalog (as mcp_admin)'
+SET ROLE mcp_admin;
+INSERT INTO mcp.mcp_table (mcp_service_name, display_name, port, type) VALUES
+    ('github', 'GitHub', 7001, 'api_key'),
+    ('gmail', 'Gmail', 7002, 'oauth');
+RESET ROLE;
+
+\echo '--- 2. a user signs up (as the backend role mcp_app); a free plan is assigned by trigger'
+SET ROLE mcp_app;
+INSERT INTO mcp.users (email, name) VALUES ('ada@example.com', 'Ada') RETURNING id AS ada \gset
+INSERT INTO mcp.users (email, name) VALUES ('bob@example.com', 'Bob') RETURNING id AS bob \gset
+
+\echo '--- 3. the backend sets the tenant for its transaction; RLS shows only that tenant'
+BEGIN;
+SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
+SELECT plan_type, max_instances FROM mcp.user_plans;
+INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, custom_name)
+SELECT :'ada', mcp_service_id, 'my github' FROM mcp.mcp_table WHERE mcp_service_name = 'github'
+RETURNING instance_id AS ada_instance \gset
+SELECT instance_id, custom_name, status FROM mcp.mcp_service_table;
+SELECT mcp.log_token_operation(:'ada_instance', 'validate', 'success', 'api_key') AS audit_id;
+COMMIT;
+
+BEGIN;
+SELECT set_config('mcp.user_id', :'bob', true) IS NOT NULL AS tenant_is_bob;
+SELECT count(*) AS instances_bob_can_see FROM mcp.mcp_service_table;
+COMMIT;
+SELECT count(*) AS instances_visible_without_a_tenant FROM mcp.mcp_service_table;
+
+\echo '--- 4. the audit trail (30-day summary, current tenant only)'
+BEGIN;
+SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
+SELECT operation, method, total_operations, success_rate FROM mcp.token_audit_summary;
+COMMIT;
+RESET ROLE;

@@ -1,0 +1,103 @@
+# Shared by scripts/demo.sh, scripts/test.sh and bench/*.sh: dependencies, build, and a
+# throwaway PostgreSQL 15 cluster run as the `postgres` OS user (Postgres refuses root).
+# Source it; it defines functions only.
+
+MCP_PG_VERSION=15
+MCP_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
+MCP_DEB_PACKAGES="postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION
+  libssl-dev libgtest-dev g++ make clang libclang-rt-14-dev util-linux procps iproute2 ca-certificates"
+
+mcp_log() { printf '\n=== %s\n' "$*"; }
+
+# Installs the Debian packages the project needs (as root); a non-root user must have them.
+mcp_install_deps() {
+    local missing=() p
+    for p in $MCP_DEB_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+        return 1
+    fi
+    mcp_log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Serialises install-and-test runs of several checkouts on one machine (they all install into
+# the same server directories). Holds the lock until the calling shell exits.
+mcp_take_install_lock() {
+    exec 9>/tmp/mcp_platform.install.lock
+    if ! flock -n 9; then
+        echo "waiting for another checkout's install/test run to finish ..." >&2
+        flock 9
+    fi
+}
+
+# Builds (warnings are errors) and installs the extension into the server's directories.
+mcp_build_install() {
+    mcp_log "build and install"
+    make -s WERROR=1 PG_CONFIG="$MCP_PG_BIN/pg_config"
+    make -s install PG_CONFIG="$MCP_PG_BIN/pg_config" >/dev/null
+}
+
+# Runs a command as the postgres OS user (when root), or as ourselves.
+mcp_as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+mcp_free_port() {
+    local port
+    for port in $(seq 55432 55532); do
+        if ! (ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$port\$"); then echo "$port"; return; fi
+    done
+    echo "no free port" >&2; return 1
+}
+
+# mcp_cluster_start DIR [postgresql.conf lines...]: initdb + start; exports PGHOST/PGPORT/PGUSER.
+# The directory is owned by the postgres user; a keyring for tests can be written there.
+mcp_cluster_start() {
+    local dir=$1; shift
+    MCP_CLUSTER_DIR=$dir
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+    chmod 700 "$dir"
+    mcp_as_pg "$MCP_PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log"; return 1; }
+    local port; port=$(mcp_free_port)
+    {
+        echo "port = $port"
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$dir'"
+        echo "fsync = off"
+        echo "max_connections = 60"
+        echo "log_line_prefix = '%m [%p] %q%a '"
+        local line
+        for line in "$@"; do echo "$line"; done
+    } | mcp_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+        { cat "$dir/server.log"; return 1; }
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+}
+
+mcp_cluster_stop() {
+    [ -n "${MCP_CLUSTER_DIR:-}" ] && [ -d "$MCP_CLUSTER_DIR/data" ] || return 0
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$MCP_CLUSTER_DIR/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+mcp_cluster_reload() {
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$MCP_CLUSTER_DIR/data" reload >/dev/null
+}
+
+# Writes a keyring file readable only by the postgres user: mcp_write_keyring FILE "1 hex..." ...
+mcp_write_keyring() {
+    local file=$1; shift
+    printf '%s\n' "# mcp_platform test keyring" "$@" > "$file"
+    chmod 600 "$file"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$file"
+    return 0
+}
+
+mcp_random_key() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }

@@ -1,0 +1,36 @@
+// Raising errors captured at the C++/Postgres boundary (see boundary.hpp).
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "utils/elog.h"
+}
+
+namespace mcp_platform::boundary_detail {
+
+void RaisePending(const PendingError& pending) {
+    switch (pending.kind) {
+        case PendingError::kNone:
+            return;
+        case PendingError::kSql: {
+            const char* s = pending.sqlstate;
+            int code = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+            ereport(ERROR, (errcode(code), errmsg_internal("%s", pending.message),
+                            pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
+                            pending.hint[0] ? errhint("%s", pending.hint) : 0));
+            break;
+        }
+        case PendingError::kPostgres:
+            ReThrowError(pending.edata);
+            break;
+        case PendingError::kOutOfMemory:
+            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+            break;
+        case PendingError::kUnknown:
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                            errmsg("internal error in mcp_platform"),
+                            pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
+            break;
+    }
+}
+
+}  // namespace mcp_platform::boundary_detail
