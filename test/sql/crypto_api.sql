@@ -292,3 +292,9 @@ RESET ROLE;
 SELECT count(*) AS audit_rows_with_secrets FROM mcp.token_audit_log
  WHERE concat_ws(' ', error_message, metadata::text, method, error_type) ~ '(sk-live|secret-a3|token-a3|token-b3|kkkk)';
 SELECT count(*) AS key_check_rows, bool_and(fingerprint ~ '^[0-9a-f]{16}$') AS fingerprints_only FROM mcp.key_check;
+
+-- ---- leave the shared regression database as we found it -------------------------------------
+DELETE FROM mcp.users WHERE id IN ('c0000000-0000-0000-0000-00000000000a', 'c0000000-0000-0000-0000-00000000000b');
+DELETE FROM mcp.token_audit_log WHERE user_id IN ('c0000000-0000-0000-0000-00000000000a', 'c0000000-0000-0000-0000-00000000000b');
+DELETE FROM mcp.mcp_table WHERE mcp_service_name IN ('crypto_gh', 'crypto_gm');
+SELECT count(*) AS rows_left FROM mcp.mcp_credentials;
