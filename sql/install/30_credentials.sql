@@ -9,6 +9,11 @@
 -- The key version every non-NULL secret of a row uses (0 when they differ, NULL when the row
 -- holds none): rotation finds rows to re-seal by it without decrypting anything.
 ALTER TABLE mcp.mcp_credentials ADD COLUMN key_version integer;
+-- Half-empty pages: re-sealing a row (rotation, token refresh) changes no indexed column, so
+-- with room on the page the new version is a HOT update with no index insertions. Measured:
+-- rotation 20k rows/s at fillfactor 100, 60k rows/s at 50 (README "Credentials"). The table
+-- holds one small row per instance; ALTER TABLE ... SET (fillfactor = 100) trades that back.
+ALTER TABLE mcp.mcp_credentials SET (fillfactor = 50);
 
 -- One key-check value per key version: the key's fingerprint (first 8 bytes of
 -- HMAC-SHA256(key, fixed label); it does not reveal the key). A backend compares its
@@ -126,13 +131,8 @@ BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be a positive integer' USING ERRCODE = '22023';
     END IF;
-    WITH batch AS (
-        SELECT c.user_id, c.credential_id
-          FROM mcp.mcp_credentials c
-         WHERE c.key_version <> active
-         LIMIT batch_size
-           FOR UPDATE SKIP LOCKED
-    )
+    -- Lock a batch (skipping rows others hold), then rewrite exactly those tuples by ctid:
+    -- the locks keep their ctids stable, and no join over the whole table is needed.
     UPDATE mcp.mcp_credentials c
        SET api_key = mcp._reseal_field(c.user_id, c.instance_id, 'api_key', c.api_key),
            client_secret = mcp._reseal_field(c.user_id, c.instance_id, 'client_secret', c.client_secret),
@@ -140,8 +140,11 @@ BEGIN
            refresh_token = mcp._reseal_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token),
            oauth_code_verifier = mcp._reseal_field(c.user_id, c.instance_id, 'code_verifier', c.oauth_code_verifier),
            key_version = active
-      FROM batch
-     WHERE c.user_id = batch.user_id AND c.credential_id = batch.credential_id;
+     WHERE c.ctid = ANY (ARRAY(
+               SELECT b.ctid FROM mcp.mcp_credentials b
+                WHERE b.key_version <> active
+                LIMIT batch_size
+                  FOR UPDATE SKIP LOCKED));
     GET DIAGNOSTICS done = ROW_COUNT;
     RETURN done;
 END

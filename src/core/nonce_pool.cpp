@@ -10,17 +10,23 @@
 
 namespace mcp_platform {
 
+namespace {
+pid_t (*g_current_pid)() = getpid;
+}  // namespace
+
+void NoncePool::SetPidFunction(pid_t (*current_pid)()) noexcept { g_current_pid = current_pid != nullptr ? current_pid : getpid; }
+
 NoncePool::NoncePool(size_t batch_nonces) : buffer_(batch_nonces * kNonceSize), next_(buffer_.size()) {}
 
 void NoncePool::Refill() {
     if (RAND_bytes(buffer_.data(), static_cast<int>(buffer_.size())) != 1)
         throw SqlError(sqlstate::kInternal, "could not generate random nonces");
     next_ = 0;
-    filled_by_ = getpid();
+    filled_by_ = g_current_pid();
 }
 
 void NoncePool::Take(uint8_t* out) {
-    if (next_ >= buffer_.size() || filled_by_ != getpid()) Refill();
+    if (next_ >= buffer_.size() || filled_by_ != g_current_pid()) Refill();
     std::memcpy(out, buffer_.data() + next_, kNonceSize);
     // A used nonce is erased so that a later fork could not even see it.
     OPENSSL_cleanse(buffer_.data() + next_, kNonceSize);
@@ -28,7 +34,7 @@ void NoncePool::Take(uint8_t* out) {
 }
 
 size_t NoncePool::Available() const noexcept {
-    if (filled_by_ != getpid()) return 0;
+    if (filled_by_ != g_current_pid()) return 0;
     return (buffer_.size() - next_) / kNonceSize;
 }
 

@@ -25,6 +25,11 @@ public:
     // Writes one fresh nonce to out[0..11]. Throws SqlError XX000 if the RNG fails.
     void Take(uint8_t* out);
 
+    // Where the current pid comes from (default getpid). The glue passes a function that
+    // reads Postgres' MyProcPid, set in every child right after fork: the check then costs no
+    // system call on the hot path.
+    static void SetPidFunction(pid_t (*current_pid)()) noexcept;
+
     // Nonces left in the buffer for this process (0 after a fork). For tests.
     size_t Available() const noexcept;
     // The pid that filled the buffer (0 if never filled). For tests.
