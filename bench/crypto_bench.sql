@@ -50,6 +50,7 @@ INSERT INTO in_raw SELECT size, id, encrypt(b, '\x000102030405060708090a0b0c0d0e
 INSERT INTO in_pgp SELECT size, id, pgp_sym_encrypt(p, 'bench-passphrase') FROM src WHERE id <= :n_pgp;
 VACUUM ANALYZE src, in_p, in_b, in_mcp, in_raw, in_pgp;
 
+\o /dev/null
 -- the trivial C call: a C function of this library that only reads the envelope header
 SELECT bench(s, 'both', 'trivial C call', n, format(
     'SELECT count(mcp._envelope_key_version(c)) FROM in_mcp WHERE size = %L', s))
@@ -105,6 +106,7 @@ SELECT bench('120 B', 'decrypt', 'mcp.get_credentials (API)', :n_api,
 SELECT bench('4 KiB', 'decrypt', 'mcp.get_credentials (API)', :n_api,
     'SELECT count(c.access_token) FROM api_inputs a, LATERAL mcp.get_credentials(a.instance_id) c WHERE a.type = ''oauth''');
 RESET ROLE;
+\o
 
 \echo
 \echo 'calls/s (median of 5 runs) and time ratios (this method''s time per call / the baseline''s; < 1 is faster)'
