@@ -37,7 +37,7 @@ fi
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     mcp_log "fuzzers, ${FUZZ_SECONDS:-30}s each"
     if make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"; then
-        PASSED_COUNT=$((PASSED_COUNT + $(ls test/fuzz/*.cpp 2>/dev/null | wc -l)))
+        for f in test/fuzz/*.cpp; do [ -e "$f" ] && PASSED_COUNT=$((PASSED_COUNT + 1)); done
     else
         FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
     fi
