@@ -28,53 +28,59 @@ CREATE FUNCTION bench(size text, op text, method text, calls int, q text) RETURN
     INSERT INTO results VALUES (size, op, method, calls, bench_median(q, 5));
 $$;
 
--- Inputs: 120-byte and 4 KiB secrets. One narrow table per argument shape, columns
--- STORAGE PLAIN, so even 4 KiB values are stored inline and no candidate pays a TOAST fetch.
+-- Inputs: 120-byte and 4 KiB secrets. One narrow table per argument shape and size (suffix
+-- _s: 120 B, _l: 4 KiB), columns STORAGE PLAIN, so 4 KiB values are stored inline: no
+-- candidate pays a TOAST fetch, and a 120-byte scan never reads 4 KiB rows.
 CREATE TABLE src (size text, id int, p text);
 INSERT INTO src SELECT '120 B', i, substr(repeat(md5(i::text), 4), 1, 120) FROM generate_series(1, :n_fast) i;
 INSERT INTO src SELECT '4 KiB', i, (SELECT substr(string_agg(md5(i::text || g::text), ''), 1, 4096) FROM generate_series(1, 128) g)
   FROM generate_series(1, :n_big) i;
-CREATE TABLE in_p (size text, id int, p text, ctx bytea);
-CREATE TABLE in_b (size text, id int, b bytea);
-CREATE TABLE in_mcp (size text, id int, c bytea, ctx bytea);
-CREATE TABLE in_raw (size text, id int, c bytea);
-CREATE TABLE in_pgp (size text, id int, c bytea);
-ALTER TABLE in_p ALTER COLUMN p SET STORAGE PLAIN, ALTER COLUMN ctx SET STORAGE PLAIN;
-ALTER TABLE in_b ALTER COLUMN b SET STORAGE PLAIN;
-ALTER TABLE in_mcp ALTER COLUMN c SET STORAGE PLAIN, ALTER COLUMN ctx SET STORAGE PLAIN;
-ALTER TABLE in_raw ALTER COLUMN c SET STORAGE PLAIN;
-INSERT INTO in_p SELECT size, id, p, mcp.credential_context(gen_random_uuid(), gen_random_uuid(), 'access_token') FROM src;
-INSERT INTO in_b SELECT size, id, convert_to(p, 'UTF8') FROM src;
-INSERT INTO in_mcp SELECT size, id, mcp.encrypt(p, ctx), ctx FROM in_p;
-INSERT INTO in_raw SELECT size, id, encrypt(b, '\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'aes') FROM in_b;
-INSERT INTO in_pgp SELECT size, id, pgp_sym_encrypt(p, 'bench-passphrase') FROM src WHERE id <= :n_pgp;
-VACUUM ANALYZE src, in_p, in_b, in_mcp, in_raw, in_pgp;
+CREATE FUNCTION make_inputs(suffix text, sz text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TABLE in_p_%s (id int, p text, ctx bytea)', suffix);
+    EXECUTE format('CREATE TABLE in_b_%s (id int, b bytea)', suffix);
+    EXECUTE format('CREATE TABLE in_mcp_%s (id int, c bytea, ctx bytea)', suffix);
+    EXECUTE format('CREATE TABLE in_raw_%s (id int, c bytea)', suffix);
+    EXECUTE format('CREATE TABLE in_pgp_%s (id int, c bytea)', suffix);
+    EXECUTE format('ALTER TABLE in_p_%s ALTER COLUMN p SET STORAGE PLAIN, ALTER COLUMN ctx SET STORAGE PLAIN', suffix);
+    EXECUTE format('ALTER TABLE in_b_%s ALTER COLUMN b SET STORAGE PLAIN', suffix);
+    EXECUTE format('ALTER TABLE in_mcp_%s ALTER COLUMN c SET STORAGE PLAIN, ALTER COLUMN ctx SET STORAGE PLAIN', suffix);
+    EXECUTE format('ALTER TABLE in_raw_%s ALTER COLUMN c SET STORAGE PLAIN', suffix);
+    EXECUTE format('INSERT INTO in_p_%s SELECT id, p, mcp.credential_context(gen_random_uuid(), gen_random_uuid(), ''access_token'') FROM src WHERE size = %L', suffix, sz);
+    EXECUTE format('INSERT INTO in_b_%s SELECT id, convert_to(p, ''UTF8'') FROM src WHERE size = %L', suffix, sz);
+    EXECUTE format('INSERT INTO in_mcp_%s SELECT id, mcp.encrypt(p, ctx), ctx FROM in_p_%s', suffix, suffix);
+    EXECUTE format('INSERT INTO in_raw_%s SELECT id, encrypt(b, ''\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'', ''aes'') FROM in_b_%s', suffix, suffix);
+    EXECUTE format('INSERT INTO in_pgp_%s SELECT id, pgp_sym_encrypt(p, ''bench-passphrase'') FROM src WHERE size = %L AND id <= 1000', suffix, sz);
+END $$;
+SELECT make_inputs('s', '120 B');
+SELECT make_inputs('l', '4 KiB');
+VACUUM ANALYZE;
 
 \o /dev/null
 -- the trivial C call: a C function of this library that only reads the envelope header
 SELECT bench(s, 'both', 'trivial C call', n, format(
-    'SELECT count(mcp._envelope_key_version(c)) FROM in_mcp WHERE size = %L', s))
-  FROM (VALUES ('120 B', :n_fast), ('4 KiB', :n_big)) v(s, n);
+    'SELECT count(mcp._envelope_key_version(c)) FROM in_mcp_%s', t))
+  FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 -- encrypt
 SELECT bench(s, 'encrypt', 'mcp.encrypt (AES-256-GCM)', n, format(
-    'SELECT count(mcp.encrypt(p, ctx)) FROM in_p WHERE size = %L', s))
-  FROM (VALUES ('120 B', :n_fast), ('4 KiB', :n_big)) v(s, n);
+    'SELECT count(mcp.encrypt(p, ctx)) FROM in_p_%s', t))
+  FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 SELECT bench(s, 'encrypt', 'pgcrypto encrypt (AES-CBC)', n, format(
-    'SELECT count(encrypt(b, ''\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'', ''aes'')) FROM in_b WHERE size = %L', s))
-  FROM (VALUES ('120 B', :n_fast), ('4 KiB', :n_big)) v(s, n);
+    'SELECT count(encrypt(b, ''\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'', ''aes'')) FROM in_b_%s', t))
+  FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 SELECT bench(s, 'encrypt', 'pgcrypto pgp_sym_encrypt', :n_pgp, format(
-    'SELECT count(pgp_sym_encrypt(p, ''bench-passphrase'')) FROM in_p WHERE size = %L AND id <= %s', s, :n_pgp))
-  FROM (VALUES ('120 B'), ('4 KiB')) v(s);
+    'SELECT count(pgp_sym_encrypt(p, ''bench-passphrase'')) FROM in_p_%s WHERE id <= %s', t, :n_pgp))
+  FROM (VALUES ('120 B', 's'), ('4 KiB', 'l')) v(s, t);
 -- decrypt
 SELECT bench(s, 'decrypt', 'mcp.decrypt (AES-256-GCM)', n, format(
-    'SELECT count(mcp.decrypt(c, ctx)) FROM in_mcp WHERE size = %L', s))
-  FROM (VALUES ('120 B', :n_fast), ('4 KiB', :n_big)) v(s, n);
+    'SELECT count(mcp.decrypt(c, ctx)) FROM in_mcp_%s', t))
+  FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 SELECT bench(s, 'decrypt', 'pgcrypto decrypt (AES-CBC)', n, format(
-    'SELECT count(decrypt(c, ''\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'', ''aes'')) FROM in_raw WHERE size = %L', s))
-  FROM (VALUES ('120 B', :n_fast), ('4 KiB', :n_big)) v(s, n);
+    'SELECT count(decrypt(c, ''\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'', ''aes'')) FROM in_raw_%s', t))
+  FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 SELECT bench(s, 'decrypt', 'pgcrypto pgp_sym_decrypt', :n_pgp, format(
-    'SELECT count(pgp_sym_decrypt(c, ''bench-passphrase'')) FROM in_pgp WHERE size = %L', s))
-  FROM (VALUES ('120 B'), ('4 KiB')) v(s);
+    'SELECT count(pgp_sym_decrypt(c, ''bench-passphrase'')) FROM in_pgp_%s', t))
+  FROM (VALUES ('120 B', 's'), ('4 KiB', 'l')) v(s, t);
 
 -- through the credential API as the backend role: set_api_key / store_oauth_tokens write the
 -- row, its audit entry and the instance's credentials_updated_at; get_credentials checks the
