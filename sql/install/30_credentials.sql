@@ -29,14 +29,17 @@ CREATE TABLE mcp.key_check (
 SELECT pg_catalog.pg_extension_config_dump('mcp.key_check', '');
 
 -- Called by the C keyring loader (src/pg/keyring_source.cpp) with every version of the
--- keyring: returns the first version whose recorded fingerprint differs, NULL when all match;
--- records versions seen for the first time (unless the transaction is read-only).
+-- keyring. Returns the first version whose recorded fingerprint differs (> 0); otherwise 0
+-- when every version is recorded, -1 when it recorded new versions in this transaction (the
+-- loader checks again in a later transaction, in case this one rolls back), -2 when versions
+-- are missing but the transaction is read-only.
 CREATE FUNCTION mcp._key_check(versions integer[], fingerprints text[]) RETURNS integer
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     bad integer;
+    missing boolean;
 BEGIN
     SELECT k.key_version INTO bad
       FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
@@ -46,13 +49,25 @@ BEGIN
     IF bad IS NOT NULL THEN
         RETURN bad;
     END IF;
-    IF NOT pg_catalog.pg_is_in_recovery()
-       AND pg_catalog.current_setting('transaction_read_only') = 'off' THEN
-        INSERT INTO mcp.key_check (key_version, fingerprint)
-        SELECT r.v, r.f FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
-        ON CONFLICT (key_version) DO NOTHING;
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.unnest(versions) AS r(v)
+                    WHERE NOT EXISTS (SELECT 1 FROM mcp.key_check k WHERE k.key_version = r.v))
+      INTO missing;
+    IF NOT missing THEN
+        RETURN 0;
     END IF;
-    RETURN NULL;
+    IF pg_catalog.pg_is_in_recovery() OR pg_catalog.current_setting('transaction_read_only') = 'on' THEN
+        RETURN -2;
+    END IF;
+    INSERT INTO mcp.key_check (key_version, fingerprint)
+    SELECT r.v, r.f FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
+    ON CONFLICT (key_version) DO NOTHING;
+    -- a concurrent loader may have recorded a different key for the same version
+    SELECT k.key_version INTO bad
+      FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
+      JOIN mcp.key_check k ON k.key_version = r.v
+     WHERE k.fingerprint <> r.f
+     ORDER BY k.key_version LIMIT 1;
+    RETURN coalesce(bad, -1);
 END
 $$;
 

@@ -19,6 +19,7 @@ extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
 #include "port.h"
+#include "storage/proc.h"
 #include "storage/fd.h"
 #include "utils/guc.h"
 }
@@ -37,6 +38,10 @@ int g_token_refresh_lease = 300;
 // SIGHUP, even when the text is unchanged: a key file may have changed under the same name).
 bool g_keyring_stale = true;
 std::unique_ptr<Keyring> g_keyring;
+// The key check recorded new versions (or could not, read-only): check again once in a
+// later transaction until mcp.key_check holds them, so a rolled-back recording is not trusted.
+bool g_check_pending = false;
+LocalTransactionId g_checked_lxid = InvalidLocalTransactionId;
 
 void MarkStaleString(const char*, void*) { g_keyring_stale = true; }
 void MarkStaleInt(int, void*) { g_keyring_stale = true; }
@@ -84,24 +89,24 @@ SecureBuffer RunKeyCommand(const char* command) {
     return buffer;
 }
 
-// Compares each version's fingerprint with the value recorded in mcp.key_check (recording
-// versions seen for the first time). Returns the first version that does not match, or 0.
+// Runs mcp._key_check (see sql/install/30_credentials.sql for its result codes).
 int32 CheckKeysAgainstDatabase(const std::string& query) {
     const char* sql = query.c_str();
     return PgGuard([&]() -> int32 {
-        int32 mismatch = 0;
+        int32 result = 0;
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         int rc = SPI_execute(sql, false, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "key check query failed: %d", rc);
         bool isnull = true;
         Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        if (!isnull) mismatch = DatumGetInt32(value);
+        if (!isnull) result = DatumGetInt32(value);
         SPI_finish();
-        return mismatch;
+        return result;
     });
 }
 
 void CheckKeys(Keyring& ring) {
+    g_checked_lxid = MyProc != nullptr ? MyProc->lxid : InvalidLocalTransactionId;
     std::string versions = "{", fingerprints = "{";
     for (uint32_t v : ring.Versions()) {
         if (versions.size() > 1) {
@@ -116,7 +121,8 @@ void CheckKeys(Keyring& ring) {
     std::string query = "SELECT mcp._key_check('" + versions + "'::pg_catalog.int4[], '" + fingerprints +
                         "'::pg_catalog.text[])";
     int32 bad = CheckKeysAgainstDatabase(query);
-    if (bad != 0)
+    g_check_pending = bad < 0;
+    if (bad > 0)
         throw SqlError(sqlstate::kDecryptFailed,
                        "key version " + std::to_string(bad) + " does not match the key recorded for this database",
                        "The keyring's key " + std::to_string(bad) + " has fingerprint " +
@@ -134,7 +140,17 @@ std::string SourceName() {
 }  // namespace
 
 Keyring& CurrentKeyring() {
-    if (g_keyring && !g_keyring_stale) return *g_keyring;
+    if (g_keyring && !g_keyring_stale) {
+        if (g_check_pending && MyProc != nullptr && MyProc->lxid != g_checked_lxid) {
+            try {
+                CheckKeys(*g_keyring);
+            } catch (...) {
+                g_keyring.reset();
+                throw;
+            }
+        }
+        return *g_keyring;
+    }
     // Old keys are dropped (and wiped) first: a failed reload must not keep using them.
     g_keyring.reset();
     if (!IsSet(g_key_file) && !IsSet(g_key_command))

@@ -68,6 +68,14 @@ SELECT mcp.encrypt('x', '\x00');
 ALTER SYSTEM SET mcp_platform.key_file = 'mcp_test_k1.keyring';
 SELECT reload_keys();
 SHOW mcp_platform.key_file;
+-- the first load records the key's fingerprint in mcp.key_check; a recording that rolls back
+-- is redone in a later transaction
+BEGIN;
+SELECT length(mcp.encrypt('x', '\x00')) AS sealed_length;
+ROLLBACK;
+SELECT count(*) AS recorded_after_rollback FROM mcp.key_check;
+SELECT length(mcp.encrypt('x', '\x00')) AS sealed_length;
+SELECT count(*) AS recorded FROM mcp.key_check;
 SET ROLE mcp_app;
 SELECT set_config('mcp.user_id', 'd0000000-0000-0000-0000-00000000000a', false) IS NOT NULL AS tenant;
 SELECT count(mcp.set_api_key(instance_id, 'sk-rot-' || right(instance_id::text, 2)))
