@@ -32,14 +32,22 @@ bool KnownField(const std::string& field) {
            field == "refresh_token" || field == "code_verifier";
 }
 
+// Arguments 0..2 (user_id, instance_id, field), fetched before any C++ object exists.
+struct FieldArgs {
+    const pg_uuid_t* user_id;
+    const pg_uuid_t* instance_id;
+    const text* field;
+};
+
+FieldArgs GetFieldArgs(FunctionCallInfo fcinfo) {
+    return FieldArgs{PG_GETARG_UUID_P(0), PG_GETARG_UUID_P(1), PG_GETARG_TEXT_PP(2)};
+}
+
 // Associated data for (user_id, instance_id, field): see CredentialContext.
-std::string FieldContext(FunctionCallInfo fcinfo) {
-    pg_uuid_t* user_id = PG_GETARG_UUID_P(0);
-    pg_uuid_t* instance_id = PG_GETARG_UUID_P(1);
-    text* field_text = PG_GETARG_TEXT_PP(2);
-    std::string field(VARDATA_ANY(field_text), VARSIZE_ANY_EXHDR(field_text));
+std::string FieldContext(const FieldArgs& args) {
+    std::string field(VARDATA_ANY(args.field), VARSIZE_ANY_EXHDR(args.field));
     if (!KnownField(field)) throw mp::SqlError(mp::sqlstate::kInvalidParameter, "unknown credential field \"" + field + "\"");
-    return mp::CredentialContext(user_id->data, instance_id->data, field);
+    return mp::CredentialContext(args.user_id->data, args.instance_id->data, field);
 }
 
 void Base64Url(const uint8_t* in, size_t n, char* out) {
@@ -71,7 +79,8 @@ void Base64Url(const uint8_t* in, size_t n, char* out) {
 // mcp.credential_context(user_id uuid, instance_id uuid, field text) → bytea: the associated
 // data a credential field is sealed with (for mcp.decrypt and offline decryption).
 MCP_PG_FUNCTION(mcp_credential_context) {
-    std::string context = FieldContext(fcinfo);
+    FieldArgs args = GetFieldArgs(fcinfo);
+    std::string context = FieldContext(args);
     const std::string* c = &context;
     bytea* out = static_cast<bytea*>(mp::PgGuard([&]() { return palloc(VARHDRSZ + c->size()); }));
     std::memcpy(VARDATA(out), context.data(), context.size());
@@ -81,33 +90,29 @@ MCP_PG_FUNCTION(mcp_credential_context) {
 
 // mcp._seal_field(user_id uuid, instance_id uuid, field text, secret text) → bytea
 MCP_PG_FUNCTION(mcp_seal_field) {
-    std::string context = FieldContext(fcinfo);
+    FieldArgs args = GetFieldArgs(fcinfo);
     text* secret = PG_GETARG_TEXT_PP(3);
-    bytea* out = nullptr;
-    try {
-        out = mp::SealToBytea(mp::AsBytes(context), mp::VarBytes(secret));
-    } catch (...) {
-        if (reinterpret_cast<Pointer>(secret) != DatumGetPointer(PG_GETARG_DATUM(3)))
-            OPENSSL_cleanse(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
-        throw;
-    }
-    if (reinterpret_cast<Pointer>(secret) != DatumGetPointer(PG_GETARG_DATUM(3)))
-        OPENSSL_cleanse(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
-    PG_RETURN_BYTEA_P(out);
+    // A detoasted copy of the secret is ours to wipe; the caller's own datum is not.
+    bool copied = reinterpret_cast<Pointer>(secret) != DatumGetPointer(PG_GETARG_DATUM(3));
+    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(secret) : nullptr, copied ? VARSIZE_ANY_EXHDR(secret) : 0);
+    std::string context = FieldContext(args);
+    PG_RETURN_BYTEA_P(mp::SealToBytea(mp::AsBytes(context), mp::VarBytes(secret)));
 }
 
 // mcp._open_field(user_id uuid, instance_id uuid, field text, ciphertext bytea) → text
 MCP_PG_FUNCTION(mcp_open_field) {
-    std::string context = FieldContext(fcinfo);
+    FieldArgs args = GetFieldArgs(fcinfo);
     bytea* envelope = PG_GETARG_BYTEA_PP(3);
+    std::string context = FieldContext(args);
     PG_RETURN_TEXT_P(mp::OpenToText(mp::AsBytes(context), mp::VarBytes(envelope)));
 }
 
 // mcp._reseal_field(user_id uuid, instance_id uuid, field text, ciphertext bytea) → bytea:
 // the value under the active key (the input itself when it already uses it).
 MCP_PG_FUNCTION(mcp_reseal_field) {
-    std::string context = FieldContext(fcinfo);
+    FieldArgs args = GetFieldArgs(fcinfo);
     bytea* envelope = PG_GETARG_BYTEA_PP(3);
+    std::string context = FieldContext(args);
     bytea* out = mp::ResealIfNotActive(mp::AsBytes(context), mp::VarBytes(envelope));
     if (out == nullptr) PG_RETURN_DATUM(PG_GETARG_DATUM(3));
     PG_RETURN_BYTEA_P(out);

@@ -64,30 +64,15 @@ bytea* ResealIfNotActive(Bytes context, Bytes envelope) {
 
 namespace mp = mcp_platform;
 
-namespace {
-
-// Wipes a detoasted copy of an argument (never the caller's own datum, which may be a
-// constant of the query or a parameter that is used again).
-void WipeIfCopy(struct varlena* value, Datum original) {
-    if (reinterpret_cast<Pointer>(value) != DatumGetPointer(original))
-        OPENSSL_cleanse(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
-}
-
-}  // namespace
-
 // mcp.encrypt(plaintext text, context bytea) → bytea
 MCP_PG_FUNCTION(mcp_encrypt) {
     text* plaintext = PG_GETARG_TEXT_PP(0);
     bytea* context = PG_GETARG_BYTEA_PP(1);
-    bytea* out = nullptr;
-    try {
-        out = mp::SealToBytea(mp::VarBytes(context), mp::VarBytes(plaintext));
-    } catch (...) {
-        WipeIfCopy(plaintext, PG_GETARG_DATUM(0));
-        throw;
-    }
-    WipeIfCopy(plaintext, PG_GETARG_DATUM(0));
-    PG_RETURN_BYTEA_P(out);
+    // A detoasted copy of the plaintext is ours to wipe; the caller's own datum (a query
+    // constant or a parameter used again) is not.
+    bool copied = reinterpret_cast<Pointer>(plaintext) != DatumGetPointer(PG_GETARG_DATUM(0));
+    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(plaintext) : nullptr, copied ? VARSIZE_ANY_EXHDR(plaintext) : 0);
+    PG_RETURN_BYTEA_P(mp::SealToBytea(mp::VarBytes(context), mp::VarBytes(plaintext)));
 }
 
 // mcp.decrypt(ciphertext bytea, context bytea) → text
