@@ -46,12 +46,12 @@ __attribute__((target("aes,sse4.1"))) inline __m128i ExpandOdd(__m128i even, __m
     return _mm_xor_si128(prev_odd, assist);
 }
 
-#define MCP_EXPAND_STEP(i, rcon)                                                    \
-    a = ExpandEven(a, _mm_aeskeygenassist_si128(b, rcon));                         \
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * (i)), a);                \
-    if ((i) + 1 < 15) {                                                            \
-        b = ExpandOdd(a, b);                                                       \
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * ((i) + 1)), b);     \
+#define MCP_EXPAND_STEP(i, rcon)                                               \
+    a = ExpandEven(a, _mm_aeskeygenassist_si128(b, rcon));                     \
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * (i)), a);           \
+    if ((i) + 1 < 15) {                                                        \
+        b = ExpandOdd(a, b);                                                   \
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * ((i) + 1)), b); \
     }
 
 __attribute__((target("aes,sse4.1"))) void ExpandKey256(const uint8_t* key, uint8_t* out) {
@@ -71,15 +71,16 @@ __attribute__((target("aes,sse4.1"))) void ExpandKey256(const uint8_t* key, uint
 }
 #undef MCP_EXPAND_STEP
 
-__attribute__((target("aes,sse4.1"))) inline __m128i EncryptBlock(__m128i block, const __m128i* rk) {
+__attribute__((target("aes,sse4.1"))) inline __m128i EncryptBlock(__m128i block,
+                                                                  const __m128i* rk) {
     block = _mm_xor_si128(block, _mm_loadu_si128(rk));
     for (int r = 1; r < 14; ++r) block = _mm_aesenc_si128(block, _mm_loadu_si128(rk + r));
     return _mm_aesenclast_si128(block, _mm_loadu_si128(rk + 14));
 }
 
 // block128_f for CRYPTO_gcm128: one AES-256 block.
-__attribute__((target("aes,sse4.1"))) void AesBlock(const unsigned char in[16], unsigned char out[16],
-                                                   const void* key) {
+__attribute__((target("aes,sse4.1"))) void AesBlock(const unsigned char in[16],
+                                                    unsigned char out[16], const void* key) {
     const __m128i* rk = static_cast<const __m128i*>(key);
     __m128i b = EncryptBlock(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in)), rk);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), b);
@@ -88,8 +89,9 @@ __attribute__((target("aes,sse4.1"))) void AesBlock(const unsigned char in[16], 
 // ctr128_f for CRYPTO_gcm128_*_ctr32: out = in XOR AES(counter blocks), where block i uses
 // ivec with its last 32 bits (big-endian) increased by i modulo 2^32. ivec is not updated:
 // the GCM layer advances it. Four blocks at a time keep the AES units busy.
-__attribute__((target("aes,sse4.1"))) void AesCtr32(const unsigned char* in, unsigned char* out, size_t blocks,
-                                                   const void* key, const unsigned char ivec[16]) {
+__attribute__((target("aes,sse4.1"))) void AesCtr32(const unsigned char* in, unsigned char* out,
+                                                    size_t blocks, const void* key,
+                                                    const unsigned char ivec[16]) {
     const __m128i* rk = static_cast<const __m128i*>(key);
     uint32_t ctr = static_cast<uint32_t>(ivec[12]) << 24 | static_cast<uint32_t>(ivec[13]) << 16 |
                    static_cast<uint32_t>(ivec[14]) << 8 | static_cast<uint32_t>(ivec[15]);
@@ -103,10 +105,14 @@ __attribute__((target("aes,sse4.1"))) void AesCtr32(const unsigned char* in, uns
     };
     while (blocks >= 4) {
         for (int k = 0; k < 4; ++k) set_counter(k, ctr + static_cast<uint32_t>(k));
-        __m128i x0 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[0])), _mm_loadu_si128(rk));
-        __m128i x1 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[1])), _mm_loadu_si128(rk));
-        __m128i x2 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[2])), _mm_loadu_si128(rk));
-        __m128i x3 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[3])), _mm_loadu_si128(rk));
+        __m128i x0 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[0])),
+                                   _mm_loadu_si128(rk));
+        __m128i x1 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[1])),
+                                   _mm_loadu_si128(rk));
+        __m128i x2 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[2])),
+                                   _mm_loadu_si128(rk));
+        __m128i x3 = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(cb[3])),
+                                   _mm_loadu_si128(rk));
         for (int r = 1; r < 14; ++r) {
             __m128i k = _mm_loadu_si128(rk + r);
             x0 = _mm_aesenc_si128(x0, k);
@@ -149,7 +155,9 @@ bool FastGcm::Available() noexcept {
     return cpu && g_enabled.load(std::memory_order_relaxed);
 }
 
-void FastGcm::SetEnabled(bool enabled) noexcept { g_enabled.store(enabled, std::memory_order_relaxed); }
+void FastGcm::SetEnabled(bool enabled) noexcept {
+    g_enabled.store(enabled, std::memory_order_relaxed);
+}
 
 FastGcm::FastGcm(const uint8_t* key32) : round_keys_(15 * 16) {
     ExpandKey256(key32, round_keys_.data());
@@ -177,6 +185,8 @@ bool FastGcm::Decrypt(const uint8_t* in, uint8_t* out, size_t size) noexcept {
 
 void FastGcm::Tag(uint8_t* tag16) noexcept { CRYPTO_gcm128_tag(gcm_, tag16, 16); }
 
-bool FastGcm::Verify(const uint8_t* tag16) noexcept { return CRYPTO_gcm128_finish(gcm_, tag16, 16) == 0; }
+bool FastGcm::Verify(const uint8_t* tag16) noexcept {
+    return CRYPTO_gcm128_finish(gcm_, tag16, 16) == 0;
+}
 
 }  // namespace mcp_platform

@@ -38,7 +38,7 @@ public:
     bool Verify(const uint8_t* tag16) noexcept;  // constant time
 
 private:
-    SecureBuffer round_keys_;  // 15 AES-256 round keys (240 bytes)
+    SecureBuffer round_keys_;        // 15 AES-256 round keys (240 bytes)
     GCM128_CONTEXT* gcm_ = nullptr;  // holds H and its table; released with OPENSSL_clear_free
 };
 

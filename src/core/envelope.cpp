@@ -28,8 +28,10 @@ bool Aad(EVP_CIPHER_CTX* ctx, Bytes bytes, bool encrypt) {
     int ignored = 0;
     for (size_t off = 0; off < bytes.size; off += kChunk) {
         size_t n = bytes.size - off < kChunk ? bytes.size - off : kChunk;
-        int ok = encrypt ? EVP_EncryptUpdate(ctx, nullptr, &ignored, bytes.data + off, static_cast<int>(n))
-                         : EVP_DecryptUpdate(ctx, nullptr, &ignored, bytes.data + off, static_cast<int>(n));
+        int ok =
+            encrypt
+                ? EVP_EncryptUpdate(ctx, nullptr, &ignored, bytes.data + off, static_cast<int>(n))
+                : EVP_DecryptUpdate(ctx, nullptr, &ignored, bytes.data + off, static_cast<int>(n));
         if (ok != 1) return false;
     }
     return true;
@@ -53,8 +55,10 @@ bool FeedAad(const uint8_t* header, Bytes context, AadFn&& aad) {
     return aad(Bytes{header, kHeaderSize}) && aad(context);
 }
 
-void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes plaintext, uint8_t* out) {
-    if (plaintext.size > kMaxPlaintext) throw SqlError(sqlstate::kInvalidParameter, "value too large to encrypt");
+void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes plaintext,
+                   uint8_t* out) {
+    if (plaintext.size > kMaxPlaintext)
+        throw SqlError(sqlstate::kInvalidParameter, "value too large to encrypt");
     WriteHeader(key.version(), nonce, out);
     uint8_t* body = out + kHeaderSize;
     bool ok;
@@ -72,12 +76,14 @@ void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes p
         size_t done = 0;
         while (ok && done < plaintext.size) {
             size_t n = plaintext.size - done < kChunk ? plaintext.size - done : kChunk;
-            ok = EVP_EncryptUpdate(ctx, body + done, &len, plaintext.data + done, static_cast<int>(n)) == 1 &&
+            ok = EVP_EncryptUpdate(ctx, body + done, &len, plaintext.data + done,
+                                   static_cast<int>(n)) == 1 &&
                  static_cast<size_t>(len) == n;
             done += n;
         }
         ok = ok && EVP_EncryptFinal_ex(ctx, body + plaintext.size, &len) == 1 &&
-             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize), body + plaintext.size) == 1;
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
+                                 body + plaintext.size) == 1;
     }
     if (!ok) {
         OPENSSL_cleanse(out, SealedSize(plaintext.size));
@@ -97,8 +103,10 @@ uint32_t EnvelopeKeyVersion(Bytes envelope) {
         throw SqlError(sqlstate::kMalformedCiphertext, "malformed ciphertext: too short", {},
                        "A value sealed by mcp_platform is at least 33 bytes long.");
     if (envelope.data[0] != kEnvelopeFormatV1)
-        throw SqlError(sqlstate::kMalformedCiphertext, "malformed ciphertext: unknown format " + std::to_string(envelope.data[0]));
-    return static_cast<uint32_t>(envelope.data[1]) << 24 | static_cast<uint32_t>(envelope.data[2]) << 16 |
+        throw SqlError(sqlstate::kMalformedCiphertext,
+                       "malformed ciphertext: unknown format " + std::to_string(envelope.data[0]));
+    return static_cast<uint32_t>(envelope.data[1]) << 24 |
+           static_cast<uint32_t>(envelope.data[2]) << 16 |
            static_cast<uint32_t>(envelope.data[3]) << 8 | static_cast<uint32_t>(envelope.data[4]);
 }
 
@@ -133,18 +141,21 @@ void OpenWithKey(KeyVersion& key, Bytes context, Bytes envelope, uint8_t* out) {
                  static_cast<size_t>(len) == n;
             done += n;
         }
-        ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), tag) == 1;
+        ok = ok &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), tag) == 1;
         uint8_t final_block[16];
         ok = ok && EVP_DecryptFinal_ex(ctx, final_block, &len) == 1;
     }
     if (!ok) {
         if (body_size > 0) OPENSSL_cleanse(out, body_size);
-        throw SqlError(sqlstate::kDecryptFailed, "could not decrypt value: authentication failed", {},
-                       "The key, the ciphertext or its context (tenant, instance, field) does not match.");
+        throw SqlError(
+            sqlstate::kDecryptFailed, "could not decrypt value: authentication failed", {},
+            "The key, the ciphertext or its context (tenant, instance, field) does not match.");
     }
 }
 
-std::string CredentialContext(const uint8_t* user_id16, const uint8_t* instance_id16, std::string_view field) {
+std::string CredentialContext(const uint8_t* user_id16, const uint8_t* instance_id16,
+                              std::string_view field) {
     if (field.size() > 255) throw SqlError(sqlstate::kInvalidParameter, "field name too long");
     std::string out;
     out.reserve(8 + 32 + 1 + field.size());

@@ -40,10 +40,13 @@ inline Bytes AsBytes(std::string_view s) noexcept {
     return Bytes{reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-inline size_t SealedSize(size_t plaintext_size) noexcept { return plaintext_size + kEnvelopeOverhead; }
+inline size_t SealedSize(size_t plaintext_size) noexcept {
+    return plaintext_size + kEnvelopeOverhead;
+}
 
 // Seals with an explicit nonce (known-answer tests); `out` has SealedSize(plaintext.size).
-void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes plaintext, uint8_t* out);
+void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes plaintext,
+                   uint8_t* out);
 
 // Seals under the keyring's active key with a nonce from `pool`.
 void Seal(Keyring& ring, NoncePool& pool, Bytes context, Bytes plaintext, uint8_t* out);
@@ -63,6 +66,7 @@ void OpenWithKey(KeyVersion& key, Bytes context, Bytes envelope, uint8_t* out);
 
 // Canonical associated data for a credential field: "mcpcred1" || user uuid (16 bytes) ||
 // instance uuid (16 bytes) || field name length (1 byte) || field name.
-std::string CredentialContext(const uint8_t* user_id16, const uint8_t* instance_id16, std::string_view field);
+std::string CredentialContext(const uint8_t* user_id16, const uint8_t* instance_id16,
+                              std::string_view field);
 
 }  // namespace mcp_platform

@@ -20,7 +20,8 @@ constexpr char kFingerprintLabel[] = "mcp_platform key fingerprint v1";
 const EVP_CIPHER* Aes256Gcm() {
     // Fetched once per process: the provider lookup is as costly as several encryptions.
     static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-    if (cipher == nullptr) throw SqlError(sqlstate::kInternal, "AES-256-GCM is not available in OpenSSL");
+    if (cipher == nullptr)
+        throw SqlError(sqlstate::kInternal, "AES-256-GCM is not available in OpenSSL");
     return cipher;
 }
 
@@ -34,8 +35,9 @@ int HexValue(char c) noexcept {
 bool IsBlank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r'; }
 
 [[noreturn]] void LineError(size_t line, const char* what) {
-    throw SqlError(sqlstate::kNoKey, "invalid keyring line " + std::to_string(line) + ": " + what,
-                   {}, "Each line must be \"<version> <64 hex characters>\" with a positive integer version.");
+    throw SqlError(
+        sqlstate::kNoKey, "invalid keyring line " + std::to_string(line) + ": " + what, {},
+        "Each line must be \"<version> <64 hex characters>\" with a positive integer version.");
 }
 
 CipherCtxPtr NewKeyedContext(const uint8_t* key, bool encrypt) {
@@ -48,13 +50,16 @@ CipherCtxPtr NewKeyedContext(const uint8_t* key, bool encrypt) {
 
 }  // namespace
 
-KeyVersion::KeyVersion(uint32_t version, SecureBuffer key) : version_(version), key_(std::move(key)) {
-    if (key_.size() != kKeySize) throw SqlError(sqlstate::kNoKey, "key version " + std::to_string(version) + " is not 32 bytes");
+KeyVersion::KeyVersion(uint32_t version, SecureBuffer key)
+    : version_(version), key_(std::move(key)) {
+    if (key_.size() != kKeySize)
+        throw SqlError(sqlstate::kNoKey,
+                       "key version " + std::to_string(version) + " is not 32 bytes");
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-             reinterpret_cast<const unsigned char*>(kFingerprintLabel), sizeof(kFingerprintLabel) - 1,
-             mac, &mac_len) == nullptr)
+             reinterpret_cast<const unsigned char*>(kFingerprintLabel),
+             sizeof(kFingerprintLabel) - 1, mac, &mac_len) == nullptr)
         throw SqlError(sqlstate::kInternal, "could not compute a key fingerprint");
     static const char digits[] = "0123456789abcdef";
     fingerprint_.reserve(16);
@@ -109,12 +114,14 @@ Keyring Keyring::Parse(std::string_view text) {
         uint64_t version = 0;
         while (k < line.size() && line[k] >= '0' && line[k] <= '9') {
             version = version * 10 + static_cast<uint64_t>(line[k] - '0');
-            if (version > kMaxKeyVersion) LineError(line_no, "version out of range (1 .. 2147483647)");
+            if (version > kMaxKeyVersion)
+                LineError(line_no, "version out of range (1 .. 2147483647)");
             ++k;
         }
         if (k == 0) LineError(line_no, "expected a positive integer version");
         if (version == 0) LineError(line_no, "version must be positive");
-        if (k == line.size() || !IsBlank(line[k])) LineError(line_no, "expected whitespace and a 64-character hex key after the version");
+        if (k == line.size() || !IsBlank(line[k]))
+            LineError(line_no, "expected whitespace and a 64-character hex key after the version");
         while (k < line.size() && IsBlank(line[k])) ++k;
         std::string_view hex = line.substr(k);
         if (hex.size() != 2 * kKeySize) LineError(line_no, "key must be exactly 64 hex characters");
@@ -131,15 +138,18 @@ Keyring Keyring::Parse(std::string_view text) {
         ring.Add(static_cast<uint32_t>(version), std::move(key));
     }
     if (ring.empty())
-        throw SqlError(sqlstate::kNoKey, "keyring contains no keys", {},
-                       "Add a line \"<version> <64 hex characters>\", for example from: openssl rand -hex 32");
+        throw SqlError(
+            sqlstate::kNoKey, "keyring contains no keys", {},
+            "Add a line \"<version> <64 hex characters>\", for example from: openssl rand -hex 32");
     ring.SetActive(0);
     return ring;
 }
 
 void Keyring::Add(uint32_t version, SecureBuffer key) {
-    if (version == 0 || version > kMaxKeyVersion) throw SqlError(sqlstate::kNoKey, "invalid key version " + std::to_string(version));
-    if (keys_.count(version) != 0) throw SqlError(sqlstate::kNoKey, "duplicate key version " + std::to_string(version));
+    if (version == 0 || version > kMaxKeyVersion)
+        throw SqlError(sqlstate::kNoKey, "invalid key version " + std::to_string(version));
+    if (keys_.count(version) != 0)
+        throw SqlError(sqlstate::kNoKey, "duplicate key version " + std::to_string(version));
     keys_.emplace(version, std::make_unique<KeyVersion>(version, std::move(key)));
     if (active_ == 0 || version > active_) active_ = version;
 }
@@ -151,9 +161,11 @@ void Keyring::SetActive(uint32_t override_version) {
         return;
     }
     if (keys_.count(override_version) == 0)
-        throw SqlError(sqlstate::kNoKey,
-                       "active key version " + std::to_string(override_version) + " is not in the keyring", {},
-                       "Set mcp_platform.active_key_version to a version present in the keyring, or to 0 for the highest.");
+        throw SqlError(
+            sqlstate::kNoKey,
+            "active key version " + std::to_string(override_version) + " is not in the keyring", {},
+            "Set mcp_platform.active_key_version to a version present in the keyring, or to 0 for "
+            "the highest.");
     active_ = override_version;
 }
 
@@ -170,7 +182,8 @@ KeyVersion* Keyring::Find(uint32_t version) noexcept {
 KeyVersion& Keyring::Get(uint32_t version) {
     KeyVersion* key = Find(version);
     if (key == nullptr)
-        throw SqlError(sqlstate::kNoKey, "key version " + std::to_string(version) + " is not in the keyring", {},
+        throw SqlError(sqlstate::kNoKey,
+                       "key version " + std::to_string(version) + " is not in the keyring", {},
                        "Add the key version that encrypted this value to the keyring.");
     return *key;
 }
@@ -185,16 +198,19 @@ std::vector<uint32_t> Keyring::Versions() const {
 SecureBuffer ReadKeyFile(const std::string& path) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        throw SqlError(sqlstate::kNoKey, "could not open key file \"" + path + "\": " + std::strerror(errno), {},
-                       "Check mcp_platform.key_file and that the server's OS user can read the file.");
+        throw SqlError(
+            sqlstate::kNoKey, "could not open key file \"" + path + "\": " + std::strerror(errno),
+            {}, "Check mcp_platform.key_file and that the server's OS user can read the file.");
     struct FdCloser {
         int fd;
         ~FdCloser() { close(fd); }
     } closer{fd};
     struct stat st;
     if (fstat(fd, &st) != 0)
-        throw SqlError(sqlstate::kNoKey, "could not stat key file \"" + path + "\": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) throw SqlError(sqlstate::kNoKey, "key file \"" + path + "\" is not a regular file");
+        throw SqlError(sqlstate::kNoKey,
+                       "could not stat key file \"" + path + "\": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        throw SqlError(sqlstate::kNoKey, "key file \"" + path + "\" is not a regular file");
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
         throw SqlError(sqlstate::kNoKey, "key file \"" + path + "\" has group or world access", {},
                        "File must have permissions u=rw (0600) or less: chmod 600 the file.");
@@ -203,13 +219,15 @@ SecureBuffer ReadKeyFile(const std::string& path) {
     size_t used = 0;
     for (;;) {
         if (used == buffer.size()) {
-            if (buffer.size() >= kMaxKeyFile) throw SqlError(sqlstate::kNoKey, "key file \"" + path + "\" is larger than 1 MB");
+            if (buffer.size() >= kMaxKeyFile)
+                throw SqlError(sqlstate::kNoKey, "key file \"" + path + "\" is larger than 1 MB");
             buffer.Resize(buffer.size() * 2);
         }
         ssize_t n = read(fd, buffer.data() + used, buffer.size() - used);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw SqlError(sqlstate::kNoKey, "could not read key file \"" + path + "\": " + std::strerror(errno));
+            throw SqlError(sqlstate::kNoKey,
+                           "could not read key file \"" + path + "\": " + std::strerror(errno));
         }
         if (n == 0) break;
         used += static_cast<size_t>(n);

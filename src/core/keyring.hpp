@@ -23,7 +23,7 @@
 
 namespace mcp_platform {
 
-inline constexpr size_t kKeySize = 32;           // AES-256
+inline constexpr size_t kKeySize = 32;                   // AES-256
 inline constexpr uint32_t kMaxKeyVersion = 2147483647u;  // fits a SQL integer
 
 struct CipherCtxDeleter {

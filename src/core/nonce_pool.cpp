@@ -14,9 +14,12 @@ namespace {
 pid_t (*g_current_pid)() = getpid;
 }  // namespace
 
-void NoncePool::SetPidFunction(pid_t (*current_pid)()) noexcept { g_current_pid = current_pid != nullptr ? current_pid : getpid; }
+void NoncePool::SetPidFunction(pid_t (*current_pid)()) noexcept {
+    g_current_pid = current_pid != nullptr ? current_pid : getpid;
+}
 
-NoncePool::NoncePool(size_t batch_nonces) : buffer_(batch_nonces * kNonceSize), next_(buffer_.size()) {}
+NoncePool::NoncePool(size_t batch_nonces)
+    : buffer_(batch_nonces * kNonceSize), next_(buffer_.size()) {}
 
 void NoncePool::Refill() {
     if (RAND_bytes(buffer_.data(), static_cast<int>(buffer_.size())) != 1)

@@ -46,12 +46,15 @@ FieldArgs GetFieldArgs(FunctionCallInfo fcinfo) {
 // Associated data for (user_id, instance_id, field): see CredentialContext.
 std::string FieldContext(const FieldArgs& args) {
     std::string field(VARDATA_ANY(args.field), VARSIZE_ANY_EXHDR(args.field));
-    if (!KnownField(field)) throw mp::SqlError(mp::sqlstate::kInvalidParameter, "unknown credential field \"" + field + "\"");
+    if (!KnownField(field))
+        throw mp::SqlError(mp::sqlstate::kInvalidParameter,
+                           "unknown credential field \"" + field + "\"");
     return mp::CredentialContext(args.user_id->data, args.instance_id->data, field);
 }
 
 void Base64Url(const uint8_t* in, size_t n, char* out) {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t o = 0;
     size_t i = 0;
     for (; i + 2 < n; i += 3) {
@@ -94,7 +97,8 @@ MCP_PG_FUNCTION(mcp_seal_field) {
     text* secret = PG_GETARG_TEXT_PP(3);
     // A detoasted copy of the secret is ours to wipe; the caller's own datum is not.
     bool copied = reinterpret_cast<Pointer>(secret) != DatumGetPointer(PG_GETARG_DATUM(3));
-    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(secret) : nullptr, copied ? VARSIZE_ANY_EXHDR(secret) : 0);
+    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(secret) : nullptr,
+                           copied ? VARSIZE_ANY_EXHDR(secret) : 0);
     std::string context = FieldContext(args);
     PG_RETURN_BYTEA_P(mp::SealToBytea(mp::AsBytes(context), mp::VarBytes(secret)));
 }

@@ -24,7 +24,8 @@ namespace mcp_platform {
 
 bytea* SealToBytea(Bytes context, Bytes plaintext) {
     Keyring& ring = CurrentKeyring();
-    if (plaintext.size > kMaxPlaintext) throw SqlError(sqlstate::kInvalidParameter, "value too large to encrypt");
+    if (plaintext.size > kMaxPlaintext)
+        throw SqlError(sqlstate::kInvalidParameter, "value too large to encrypt");
     size_t total = VARHDRSZ + SealedSize(plaintext.size);
     bytea* out = static_cast<bytea*>(PgGuard([&]() { return palloc(total); }));
     Seal(ring, ProcessNoncePool(), context, plaintext, reinterpret_cast<uint8_t*>(VARDATA(out)));
@@ -41,7 +42,8 @@ text* OpenToText(Bytes context, Bytes envelope) {
     Open(ring, context, envelope, reinterpret_cast<uint8_t*>(data));
     if (!pg_verify_mbstr(GetDatabaseEncoding(), data, static_cast<int>(size), true)) {
         OPENSSL_cleanse(data, size);
-        throw SqlError(sqlstate::kMalformedCiphertext, "decrypted value is not valid text in the database encoding");
+        throw SqlError(sqlstate::kMalformedCiphertext,
+                       "decrypted value is not valid text in the database encoding");
     }
     SET_VARSIZE(out, VARHDRSZ + size);
     return out;
@@ -71,7 +73,8 @@ MCP_PG_FUNCTION(mcp_encrypt) {
     // A detoasted copy of the plaintext is ours to wipe; the caller's own datum (a query
     // constant or a parameter used again) is not.
     bool copied = reinterpret_cast<Pointer>(plaintext) != DatumGetPointer(PG_GETARG_DATUM(0));
-    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(plaintext) : nullptr, copied ? VARSIZE_ANY_EXHDR(plaintext) : 0);
+    mp::ScopedCleanse wipe(copied ? VARDATA_ANY(plaintext) : nullptr,
+                           copied ? VARSIZE_ANY_EXHDR(plaintext) : 0);
     PG_RETURN_BYTEA_P(mp::SealToBytea(mp::VarBytes(context), mp::VarBytes(plaintext)));
 }
 
@@ -86,7 +89,8 @@ MCP_PG_FUNCTION(mcp_decrypt) {
 MCP_PG_FUNCTION(mcp_envelope_key_version) {
     bytea* envelope = PG_GETARG_BYTEA_PP(0);
     mp::Bytes bytes = mp::VarBytes(envelope);
-    if (bytes.size < mp::kEnvelopeOverhead || bytes.data[0] != mp::kEnvelopeFormatV1) PG_RETURN_NULL();
+    if (bytes.size < mp::kEnvelopeOverhead || bytes.data[0] != mp::kEnvelopeFormatV1)
+        PG_RETURN_NULL();
     PG_RETURN_INT32(static_cast<int32>(mp::EnvelopeKeyVersion(bytes)));
 }
 

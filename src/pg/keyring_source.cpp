@@ -76,15 +76,19 @@ SecureBuffer RunKeyCommand(const char* command) {
     }
     int status = PgGuard([&]() { return ClosePipeStream(pipe); });
     if (status != 0) {
-        const char* why = PgGuard([&]() { return static_cast<const char*>(wait_result_to_str(status)); });
-        throw SqlError(sqlstate::kNoKey, std::string("mcp_platform.key_command failed: ") + why, {},
-                       "Run the command as the server's OS user and fix it; it must print the keyring "
-                       "(\"<version> <64 hex characters>\" per line) and exit with status 0.");
+        const char* why =
+            PgGuard([&]() { return static_cast<const char*>(wait_result_to_str(status)); });
+        throw SqlError(
+            sqlstate::kNoKey, std::string("mcp_platform.key_command failed: ") + why, {},
+            "Run the command as the server's OS user and fix it; it must print the keyring "
+            "(\"<version> <64 hex characters>\" per line) and exit with status 0.");
     }
-    if (read_failed) throw SqlError(sqlstate::kNoKey, "could not read the output of mcp_platform.key_command");
+    if (read_failed)
+        throw SqlError(sqlstate::kNoKey, "could not read the output of mcp_platform.key_command");
     if (used == 0)
-        throw SqlError(sqlstate::kNoKey, "mcp_platform.key_command printed nothing", {},
-                       "The command must print the keyring: \"<version> <64 hex characters>\" per line.");
+        throw SqlError(
+            sqlstate::kNoKey, "mcp_platform.key_command printed nothing", {},
+            "The command must print the keyring: \"<version> <64 hex characters>\" per line.");
     buffer.Resize(used);
     return buffer;
 }
@@ -96,7 +100,8 @@ int32 CheckKeysAgainstDatabase(const std::string& query) {
         int32 result = 0;
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         int rc = SPI_execute(sql, false, 1);
-        if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "key check query failed: %d", rc);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "key check query failed: %d", rc);
         bool isnull = true;
         Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
         if (!isnull) result = DatumGetInt32(value);
@@ -118,18 +123,20 @@ void CheckKeys(Keyring& ring) {
     }
     versions += "}";
     fingerprints += "}";
-    std::string query = "SELECT mcp._key_check('" + versions + "'::pg_catalog.int4[], '" + fingerprints +
-                        "'::pg_catalog.text[])";
+    std::string query = "SELECT mcp._key_check('" + versions + "'::pg_catalog.int4[], '" +
+                        fingerprints + "'::pg_catalog.text[])";
     int32 bad = CheckKeysAgainstDatabase(query);
     g_check_pending = bad < 0;
     if (bad > 0)
-        throw SqlError(sqlstate::kDecryptFailed,
-                       "key version " + std::to_string(bad) + " does not match the key recorded for this database",
-                       "The keyring's key " + std::to_string(bad) + " has fingerprint " +
-                           ring.Get(static_cast<uint32_t>(bad)).fingerprint() +
-                           "; mcp.key_check records another fingerprint for that version.",
-                       "mcp_platform.key_file or mcp_platform.key_command supplies a wrong or changed key: "
-                       "restore the original key for this version (add new versions, never change one).");
+        throw SqlError(
+            sqlstate::kDecryptFailed,
+            "key version " + std::to_string(bad) +
+                " does not match the key recorded for this database",
+            "The keyring's key " + std::to_string(bad) + " has fingerprint " +
+                ring.Get(static_cast<uint32_t>(bad)).fingerprint() +
+                "; mcp.key_check records another fingerprint for that version.",
+            "mcp_platform.key_file or mcp_platform.key_command supplies a wrong or changed key: "
+            "restore the original key for this version (add new versions, never change one).");
 }
 
 std::string SourceName() {
@@ -156,18 +163,23 @@ Keyring& CurrentKeyring() {
     if (!IsSet(g_key_file) && !IsSet(g_key_command))
         throw SqlError(sqlstate::kNoKey, "no encryption key is configured",
                        "Neither mcp_platform.key_file nor mcp_platform.key_command is set.",
-                       "Set one of them in postgresql.conf (see README \"Credentials\") and reload the configuration.");
+                       "Set one of them in postgresql.conf (see README \"Credentials\") and reload "
+                       "the configuration.");
     if (IsSet(g_key_file) && IsSet(g_key_command))
-        throw SqlError(sqlstate::kNoKey, "both mcp_platform.key_file and mcp_platform.key_command are set", {},
+        throw SqlError(sqlstate::kNoKey,
+                       "both mcp_platform.key_file and mcp_platform.key_command are set", {},
                        "Set only one key source and reload the configuration.");
     auto ring = std::make_unique<Keyring>();
     try {
-        SecureBuffer text = IsSet(g_key_file) ? ReadKeyFile(g_key_file) : RunKeyCommand(g_key_command);
-        *ring = Keyring::Parse(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+        SecureBuffer text =
+            IsSet(g_key_file) ? ReadKeyFile(g_key_file) : RunKeyCommand(g_key_command);
+        *ring = Keyring::Parse(
+            std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
         ring->SetActive(static_cast<uint32_t>(g_active_key_version));
     } catch (const SqlError& e) {
         std::string message = e.what();
-        if (message.rfind("invalid keyring line", 0) == 0 || message.rfind("keyring contains", 0) == 0 ||
+        if (message.rfind("invalid keyring line", 0) == 0 ||
+            message.rfind("keyring contains", 0) == 0 ||
             message.rfind("active key version", 0) == 0)
             message = SourceName() + ": " + message;
         throw SqlError(e.sqlstate(), message, e.detail(), e.hint());
@@ -179,24 +191,28 @@ Keyring& CurrentKeyring() {
 }
 
 void DefineCredentialGucs() {
-    DefineCustomStringVariable("mcp_platform.key_file",
-                               "Keyring file: one \"<version> <64 hex characters>\" per line.",
-                               "Must not be readable by group or others. Relative paths are relative to the data directory.",
-                               &g_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
-    DefineCustomStringVariable("mcp_platform.key_command",
-                               "Shell command that prints the keyring (like ssl_passphrase_command).",
-                               nullptr, &g_key_command, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
-                               MarkStaleString, nullptr);
-    DefineCustomIntVariable("mcp_platform.active_key_version",
-                            "Key version used for new encryptions; 0 means the highest version in the keyring.",
-                            nullptr, &g_active_key_version, 0, 0, INT_MAX, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
-                            MarkStaleInt, nullptr);
-    DefineCustomIntVariable("mcp_platform.oauth_state_ttl", "How long an OAuth state from mcp.begin_oauth stays valid.",
-                            nullptr, &g_oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr,
-                            nullptr);
-    DefineCustomIntVariable("mcp_platform.token_refresh_lease",
-                            "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
-                            &g_token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "mcp_platform.key_file", "Keyring file: one \"<version> <64 hex characters>\" per line.",
+        "Must not be readable by group or others. Relative paths are relative to the data "
+        "directory.",
+        &g_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
+    DefineCustomStringVariable(
+        "mcp_platform.key_command",
+        "Shell command that prints the keyring (like ssl_passphrase_command).", nullptr,
+        &g_key_command, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.active_key_version",
+        "Key version used for new encryptions; 0 means the highest version in the keyring.",
+        nullptr, &g_active_key_version, 0, 0, INT_MAX, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+        MarkStaleInt, nullptr);
+    DefineCustomIntVariable("mcp_platform.oauth_state_ttl",
+                            "How long an OAuth state from mcp.begin_oauth stays valid.", nullptr,
+                            &g_oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.token_refresh_lease",
+        "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
+        &g_token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
 }
 
 }  // namespace mcp_platform

@@ -37,7 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (mp::EnvelopeKeyVersion(envelope) == 0) abort();
     } catch (const mp::SqlError& e) {
         const char* s = e.sqlstate();
-        if (std::strcmp(s, "MC101") != 0 && std::strcmp(s, "MC102") != 0 && std::strcmp(s, "MC103") != 0) abort();
+        if (std::strcmp(s, "MC101") != 0 && std::strcmp(s, "MC102") != 0 &&
+            std::strcmp(s, "MC103") != 0)
+            abort();
     }
     // Round trip with the fuzz bytes as plaintext and context.
     static mp::NoncePool pool;

@@ -24,7 +24,8 @@ namespace {
 
 std::vector<uint8_t> FromHex(const std::string& hex) {
     std::vector<uint8_t> out;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
     return out;
 }
 
@@ -57,7 +58,8 @@ std::string Code(const std::function<void()>& f) {
     return "ok";
 }
 
-std::vector<uint8_t> SealStr(mp::Keyring& ring, mp::NoncePool& pool, const std::string& ctx, const std::string& pt) {
+std::vector<uint8_t> SealStr(mp::Keyring& ring, mp::NoncePool& pool, const std::string& ctx,
+                             const std::string& pt) {
     std::vector<uint8_t> out(mp::SealedSize(pt.size()));
     mp::Seal(ring, pool, mp::AsBytes(ctx), mp::AsBytes(pt), out.data());
     return out;
@@ -65,7 +67,8 @@ std::vector<uint8_t> SealStr(mp::Keyring& ring, mp::NoncePool& pool, const std::
 
 std::string OpenStr(mp::Keyring& ring, const std::string& ctx, const std::vector<uint8_t>& env) {
     std::string out(mp::OpenedSize(env.size()), '\0');
-    mp::Open(ring, mp::AsBytes(ctx), mp::Bytes{env.data(), env.size()}, reinterpret_cast<uint8_t*>(out.data()));
+    mp::Open(ring, mp::AsBytes(ctx), mp::Bytes{env.data(), env.size()},
+             reinterpret_cast<uint8_t*>(out.data()));
     return out;
 }
 
@@ -83,13 +86,16 @@ TEST(Envelope, KnownAnswerComputedIndependently) {
     std::vector<uint8_t> out(mp::SealedSize(pt.size()));
     mp::SealWithNonce(ring.Get(7), nonce.data(), mp::AsBytes(ctx), mp::AsBytes(pt), out.data());
     EXPECT_EQ(ToHex(out.data(), out.size()),
-              "0100000007cafebabefacedbaddecaf888f9c88d4ac30c2a36763a6fee4f28bf083519a133bc7d0f1229b76d1bd5e50891c220b"
+              "0100000007cafebabefacedbaddecaf888f9c88d4ac30c2a36763a6fee4f28bf083519a133bc7d0f1229"
+              "b76d1bd5e50891c220b"
               "034b2a03c145123511203f2fcc6ec9b7e7c85c427461231cd86");
     EXPECT_EQ(OpenStr(ring, ctx, out), pt);
 
     std::vector<uint8_t> empty(mp::SealedSize(0));
-    mp::SealWithNonce(ring.Get(7), nonce.data(), mp::Bytes{nullptr, 0}, mp::Bytes{nullptr, 0}, empty.data());
-    EXPECT_EQ(ToHex(empty.data(), empty.size()), "0100000007cafebabefacedbaddecaf88819c651b6eecaac458a552fe2faa98ce3");
+    mp::SealWithNonce(ring.Get(7), nonce.data(), mp::Bytes{nullptr, 0}, mp::Bytes{nullptr, 0},
+                      empty.data());
+    EXPECT_EQ(ToHex(empty.data(), empty.size()),
+              "0100000007cafebabefacedbaddecaf88819c651b6eecaac458a552fe2faa98ce3");
     EXPECT_EQ(OpenStr(ring, "", empty), "");
 }
 
@@ -168,11 +174,12 @@ TEST(Envelope, WrongAssociatedDataIsRejected) {
     mp::NoncePool pool;
     auto env = SealStr(ring, pool, "user-a/inst-1/api_key", "secret");
     EXPECT_EQ(OpenStr(ring, "user-a/inst-1/api_key", env), "secret");
-    for (const char* other : {"", "user-b/inst-1/api_key", "user-a/inst-2/api_key", "user-a/inst-1/client_secret",
-                              "user-a/inst-1/api_ke"}) {
+    for (const char* other : {"", "user-b/inst-1/api_key", "user-a/inst-2/api_key",
+                              "user-a/inst-1/client_secret", "user-a/inst-1/api_ke"}) {
         EXPECT_EQ(Code([&] { OpenStr(ring, other, env); }), "MC102") << other;
     }
-    EXPECT_EQ(Code([&] { OpenStr(ring, std::string("user-a/inst-1/api_key\0", 22), env); }), "MC102");
+    EXPECT_EQ(Code([&] { OpenStr(ring, std::string("user-a/inst-1/api_key\0", 22), env); }),
+              "MC102");
 }
 
 TEST(Envelope, WrongKeyIsRejected) {
@@ -216,7 +223,8 @@ TEST(Envelope, ContextsAreReusedAcrossCallsAndKeys) {
             EXPECT_EQ(Code([&] { OpenStr(ring, "wrong", envs.back()); }), "MC102");
         }
     }
-    for (int i = 0; i < 50; ++i) EXPECT_EQ(OpenStr(ring, "c" + std::to_string(i), envs[i]), "value " + std::to_string(i));
+    for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(OpenStr(ring, "c" + std::to_string(i), envs[i]), "value " + std::to_string(i));
 }
 
 TEST(Envelope, CredentialContextIsCanonical) {
@@ -232,15 +240,16 @@ TEST(Envelope, CredentialContextIsCanonical) {
     EXPECT_EQ(a.substr(0, 8), "mcpcred1");
     EXPECT_NE(a, mp::CredentialContext(u, i2, "api_key"));
     EXPECT_NE(a, mp::CredentialContext(i1, u, "api_key"));
-    EXPECT_NE(mp::CredentialContext(u, i1, "access_token"), mp::CredentialContext(u, i1, "refresh_token"));
+    EXPECT_NE(mp::CredentialContext(u, i1, "access_token"),
+              mp::CredentialContext(u, i1, "refresh_token"));
     EXPECT_EQ(Code([&] { mp::CredentialContext(u, i1, std::string(256, 'f')); }), "22023");
 }
 
 // ---------------------------------------------------------------- keyring
 
 TEST(Keyring, ParsesCommentsBlanksAndPicksHighest) {
-    std::string text = "# production keys\n\n  1 " + std::string(kKeyHex) + "  # old\r\n\t3\t" + kKeyHex2 +
-                       "\n2 " + std::string(kKeyHex).substr(0, 62) + "AB\n";
+    std::string text = "# production keys\n\n  1 " + std::string(kKeyHex) + "  # old\r\n\t3\t" +
+                       kKeyHex2 + "\n2 " + std::string(kKeyHex).substr(0, 62) + "AB\n";
     auto ring = mp::Keyring::Parse(text);
     EXPECT_EQ(ring.size(), 3u);
     EXPECT_EQ(ring.active_version(), 3u);
@@ -306,7 +315,8 @@ TEST(Keyring, KeyFileMustNotBeGroupOrWorldAccessible) {
     chmod(path, 0600);
     auto buf = mp::ReadKeyFile(path);
     EXPECT_EQ(std::string(reinterpret_cast<char*>(buf.data()), buf.size()), text);
-    auto ring = mp::Keyring::Parse(std::string_view(reinterpret_cast<char*>(buf.data()), buf.size()));
+    auto ring =
+        mp::Keyring::Parse(std::string_view(reinterpret_cast<char*>(buf.data()), buf.size()));
     EXPECT_EQ(ring.active_version(), 4u);
     for (mode_t bad : {0640, 0604, 0660, 0620, 0602}) {
         chmod(path, bad);
@@ -369,7 +379,8 @@ TEST(NoncePool, ChildAfterForkDiscardsInheritedNonces) {
     }
     EXPECT_EQ(pool.filled_by(), getpid());
     for (int i = 0; i < 63; ++i)
-        EXPECT_EQ(parent.count(ToHex(child_out + 1 + 12 * i, 12)), 0u) << "nonce repeated across fork";
+        EXPECT_EQ(parent.count(ToHex(child_out + 1 + 12 * i, 12)), 0u)
+            << "nonce repeated across fork";
 }
 
 // ---------------------------------------------------------------- secure memory
@@ -397,13 +408,16 @@ TEST(SecureBuffer, AllocatesZeroedLockedAndMoves) {
 TEST(FastGcm, MatchesEvpBothWaysForManySizes) {
     if (!mp::FastGcm::Available()) GTEST_SKIP() << "no AES-NI/PCLMULQDQ on this CPU";
     std::string keyhex;
-    for (int i = 0; i < 32; ++i) keyhex += "0123456789abcdef"[(i * 7) % 16], keyhex += "fedcba9876543210"[(i * 5) % 16];
+    for (int i = 0; i < 32; ++i)
+        keyhex += "0123456789abcdef"[(i * 7) % 16], keyhex += "fedcba9876543210"[(i * 5) % 16];
     auto ring = mp::Keyring::Parse("3 " + keyhex + "\n");
     uint8_t nonce[12];
     for (int i = 0; i < 12; ++i) nonce[i] = static_cast<uint8_t>(0xa0 + i);
     std::vector<size_t> sizes;
     for (size_t n = 0; n <= 80; ++n) sizes.push_back(n);
-    for (size_t n : {95, 96, 97, 120, 127, 128, 129, 255, 256, 257, 500, 1023, 1024, 1025, 4096, 8192}) sizes.push_back(n);
+    for (size_t n :
+         {95, 96, 97, 120, 127, 128, 129, 255, 256, 257, 500, 1023, 1024, 1025, 4096, 8192})
+        sizes.push_back(n);
     for (size_t ctx_len : {0, 1, 15, 16, 41, 239, 240, 300}) {
         std::string ctx(ctx_len, '\0');
         for (size_t i = 0; i < ctx_len; ++i) ctx[i] = static_cast<char>(i * 13 + 1);
@@ -443,6 +457,7 @@ TEST(FastGcm, KnownAnswerAlsoOnTheEvpPath) {
     mp::SealWithNonce(ring.Get(7), nonce.data(), mp::AsBytes(ctx), mp::AsBytes(pt), out.data());
     mp::FastGcm::SetEnabled(true);
     EXPECT_EQ(ToHex(out.data(), out.size()),
-              "0100000007cafebabefacedbaddecaf888f9c88d4ac30c2a36763a6fee4f28bf083519a133bc7d0f1229b76d1bd5e50891c220b"
+              "0100000007cafebabefacedbaddecaf888f9c88d4ac30c2a36763a6fee4f28bf083519a133bc7d0f1229"
+              "b76d1bd5e50891c220b"
               "034b2a03c145123511203f2fcc6ec9b7e7c85c427461231cd86");
 }
