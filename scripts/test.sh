@@ -88,6 +88,27 @@ if [ "${SKIP_STRESS:-0}" != 1 ]; then
         fi
     done
 fi
+
+# The canary secret must reach neither the server log (debug5), nor relation files, nor WAL.
+mcp_log "canary test: no plaintext secret in log, heap or WAL"
+if MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_no_plaintext.sh; then
+    PASSED_COUNT=$((PASSED_COUNT + 1))
+else
+    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+fi
+mcp_cluster_stop
+
+# The whole suite again with the other key source: a key command that prints the keyring
+# (stored outside the data directory, readable only by the postgres user).
+KEYDIR="$WORK/keycmd"
+mkdir -p "$KEYDIR"
+mcp_write_keyring "$KEYDIR/keyring" "1 $(mcp_random_key)"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$KEYDIR"
+chmod 700 "$KEYDIR"
+mcp_cluster_start "$WORK/cluster2" \
+    "mcp_platform.key_command = 'cat $KEYDIR/keyring'" \
+    "log_min_messages = warning"
+run_installcheck "key command"
 mcp_cluster_stop
 
 echo
