@@ -83,6 +83,8 @@ void InitAuditModule() {
         "Time between two runs of mcp.run_maintenance() by the background worker; 0 disables them.",
         "Takes effect only with mcp_platform in shared_preload_libraries.", &maintenance_interval, 3600, 0,
         INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    // A postmaster-level setting can only be defined while the postmaster loads the library.
+    if (!process_shared_preload_libraries_in_progress) return;
     DefineCustomStringVariable(
         "mcp_platform.maintenance_databases",
         "Databases in which the background worker runs mcp.run_maintenance().",
@@ -90,7 +92,7 @@ void InitAuditModule() {
         "shared_preload_libraries.",
         &maintenance_databases, "postgres", PGC_POSTMASTER, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
 
-    if (process_shared_preload_libraries_in_progress) RegisterMaintenanceWorkers();
+    RegisterMaintenanceWorkers();
 }
 
 }  // namespace mcp_platform
