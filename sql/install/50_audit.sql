@@ -312,7 +312,13 @@ BEGIN
             RAISE WARNING 'audit rollup stops before % (a writer of that day is still running)', d;
             EXIT;
         END;
+        -- a mark of this day, read before the day is computed, is cleared after (see 1.)
+        g := NULL;
+        SELECT x.gen INTO g FROM mcp.token_audit_dirty_days x WHERE x.day = d;
         PERFORM mcp.audit_rollup_day(d);
+        IF g IS NOT NULL THEN
+            DELETE FROM mcp.token_audit_dirty_days x WHERE x.day = d AND x.gen = g;
+        END IF;
         n := n + 1;
         d := d + 1;
     END LOOP;
@@ -352,9 +358,12 @@ WITH parts AS (
            (l.status = 'success')::int::bigint, (l.status = 'failure')::int::bigint,
            l.created_at, l.created_at
       FROM mcp.token_audit_dirty_days x
-      JOIN mcp.token_audit_log l
-        ON l.created_at >= x.day::timestamp AT TIME ZONE 'UTC'
-       AND l.created_at < (x.day + 1)::timestamp AT TIME ZONE 'UTC'
+     CROSS JOIN LATERAL (
+           -- OFFSET 0 keeps this a per-day index scan (no dirty day: no scan at all)
+           SELECT * FROM mcp.token_audit_log l1
+            WHERE l1.created_at >= x.day::timestamp AT TIME ZONE 'UTC'
+              AND l1.created_at < (x.day + 1)::timestamp AT TIME ZONE 'UTC'
+           OFFSET 0) l
      WHERE x.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
        AND x.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
     UNION ALL

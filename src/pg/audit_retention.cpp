@@ -85,7 +85,7 @@ int64 DropExpiredPartitions(char** qualified_names, int count) {
 bool TryDropExpiredPartitions(char** qualified_names, int count, int64* rows) {
     MemoryContext oldcontext = CurrentMemoryContext;
     ResourceOwner oldowner = CurrentResourceOwner;
-    volatile bool ok = false;
+    ErrorData* volatile edata = nullptr;
     volatile int64 dropped = 0;
 
     BeginInternalSubTransaction(nullptr);
@@ -96,25 +96,26 @@ bool TryDropExpiredPartitions(char** qualified_names, int count, int64* rows) {
         ReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(oldcontext);
         CurrentResourceOwner = oldowner;
-        ok = true;
     }
     PG_CATCH();
     {
+        // Always roll the subtransaction back first; then decide (outside PG_TRY) whether
+        // the error was a lock timeout to retry or something to re-raise.
         MemoryContextSwitchTo(oldcontext);
-        ErrorData* edata = CopyErrorData();
-        if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE) {
-            FreeErrorData(edata);
-            PG_RE_THROW();
-        }
-        FreeErrorData(edata);
+        edata = CopyErrorData();
         FlushErrorState();
         RollbackAndReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(oldcontext);
         CurrentResourceOwner = oldowner;
     }
     PG_END_TRY();
-    if (ok) *rows = dropped;
-    return ok;
+    if (edata != nullptr) {
+        if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE) ReThrowError(edata);
+        FreeErrorData(edata);
+        return false;
+    }
+    *rows = dropped;
+    return true;
 }
 
 Datum RetentionArgument(FunctionCallInfo fcinfo) {
@@ -181,8 +182,8 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
         "SELECT pg_catalog.format('mcp.%I', c.relname) "
         "  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
         " WHERE i.inhparent = 'mcp.token_audit_log'::pg_catalog.regclass "
-        "   AND c.relname ~ '^token_audit_log_p[0-9]{8}$' "
-        "   AND pg_catalog.to_date(pg_catalog.substr(c.relname, 18), 'YYYYMMDD') < $1 "
+        "   AND CASE WHEN c.relname ~ '^token_audit_log_p[0-9]{8}$' "
+        "            THEN pg_catalog.to_date(pg_catalog.substr(c.relname, 18), 'YYYYMMDD') < $1 END "
         " ORDER BY c.relname",
         1, date_type, &cutoff_date, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list audit partitions");
