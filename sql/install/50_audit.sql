@@ -41,11 +41,32 @@ CREATE TABLE mcp.token_audit_daily (
 CREATE INDEX token_audit_daily_day_idx ON mcp.token_audit_daily (day);
 
 -- The rollup covers every UTC day before `watermark` (no row: nothing rolled up yet).
+-- token_audit_window holds the sum of the rollup over the days [window_from, window_to).
 CREATE TABLE mcp.token_audit_rollup_state (
-    singleton boolean NOT NULL DEFAULT true,
-    watermark date    NOT NULL,
+    singleton   boolean NOT NULL DEFAULT true,
+    watermark   date    NOT NULL,
+    window_from date,
+    window_to   date,
     CONSTRAINT token_audit_rollup_state_pkey PRIMARY KEY (singleton),
     CONSTRAINT token_audit_rollup_state_singleton CHECK (singleton)
+);
+
+-- The 30-day window's rollup summed per (tenant, instance, operation, method): one row per
+-- group, so the summary reads a few rows per group instead of 30. Valid while its days are
+-- exactly the window's whole days (window_from = the day after the boundary day, window_to =
+-- watermark) and none of them is dirty: from the first maintenance run of a UTC day until
+-- midnight. Otherwise the summary sums the daily rollup instead (same result, slower).
+CREATE TABLE mcp.token_audit_window (
+    user_id     uuid        NOT NULL,
+    instance_id uuid        NOT NULL,
+    operation   varchar(50) NOT NULL,
+    method      varchar(50),
+    total       bigint      NOT NULL,
+    success     bigint      NOT NULL,
+    failure     bigint      NOT NULL,
+    first_at    timestamptz NOT NULL,
+    last_at     timestamptz NOT NULL,
+    CONSTRAINT token_audit_window_key UNIQUE NULLS NOT DISTINCT (user_id, instance_id, operation, method)
 );
 
 -- Days whose raw rows changed after they may have been rolled up (a late insert, a delete,
@@ -59,12 +80,21 @@ CREATE TABLE mcp.token_audit_dirty_days (
     CONSTRAINT token_audit_dirty_days_pkey PRIMARY KEY (day)
 );
 
-ALTER TABLE mcp.token_audit_daily ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp.token_audit_daily FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON mcp.token_audit_daily AS PERMISSIVE FOR ALL TO PUBLIC
-    USING (user_id = (SELECT mcp.current_user_id())) WITH CHECK (user_id = (SELECT mcp.current_user_id()));
-CREATE POLICY admin_all ON mcp.token_audit_daily AS PERMISSIVE FOR ALL TO mcp_admin
-    USING (true) WITH CHECK (true);
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['token_audit_daily', 'token_audit_window'] LOOP
+        EXECUTE format('ALTER TABLE mcp.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE mcp.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON mcp.%I AS PERMISSIVE FOR ALL TO PUBLIC '
+                       'USING (user_id = (SELECT mcp.current_user_id())) '
+                       'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', t);
+        EXECUTE format('CREATE POLICY admin_all ON mcp.%I AS PERMISSIVE FOR ALL TO mcp_admin '
+                       'USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END
+$rls$;
 
 -- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp). Fired only for rows
 -- of days already over (WHEN clauses below): a normal audit insert is "today" and never
@@ -90,6 +120,7 @@ CREATE FUNCTION mcp.token_audit_truncated() RETURNS trigger
 AS $$
 BEGIN
     DELETE FROM mcp.token_audit_daily;
+    DELETE FROM mcp.token_audit_window;
     DELETE FROM mcp.token_audit_dirty_days;
     DELETE FROM mcp.token_audit_rollup_state;
     RETURN NULL;
@@ -241,6 +272,19 @@ AS $$
                     '-infinity'::timestamptz)
 $$;
 
+-- Whether token_audit_window holds exactly the rollup part of the current window.
+CREATE FUNCTION mcp.audit_window_valid() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((
+        SELECT s.window_from = ((now() - interval '30 days') AT TIME ZONE 'UTC')::date + 1
+           AND s.window_to = s.watermark
+           AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x
+                            WHERE x.day >= s.window_from AND x.day < s.window_to)
+          FROM mcp.token_audit_rollup_state s), false)
+$$;
+
 -- Recomputes one day of the rollup from the raw log.
 CREATE FUNCTION mcp.audit_rollup_day(d date) RETURNS void
     LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
@@ -324,6 +368,18 @@ BEGIN
     END LOOP;
     INSERT INTO mcp.token_audit_rollup_state AS s (singleton, watermark) VALUES (true, d)
         ON CONFLICT (singleton) DO UPDATE SET watermark = excluded.watermark;
+
+    -- 3. The window's sum over its whole days: the day after the boundary day (today - 30)
+    --    up to the watermark.
+    DELETE FROM mcp.token_audit_window;
+    INSERT INTO mcp.token_audit_window (user_id, instance_id, operation, method, total, success, failure,
+                                        first_at, last_at)
+    SELECT r.user_id, r.instance_id, r.operation, r.method, sum(r.total), sum(r.success), sum(r.failure),
+           min(r.first_at), max(r.last_at)
+      FROM mcp.token_audit_daily r
+     WHERE r.day >= today - 29 AND r.day < d
+     GROUP BY r.user_id, r.instance_id, r.operation, r.method;
+    UPDATE mcp.token_audit_rollup_state SET window_from = today - 29, window_to = d;
     RETURN n;
 END
 $$;
@@ -333,16 +389,25 @@ $$;
 --     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
 --      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
 -- and built from four disjoint parts of the window [now() - 30 days, now()]:
---   rollup  the whole days after the boundary day and before the watermark, not dirty
+--   rollup  the whole days after the boundary day and before the watermark, not dirty: one
+--           row per group from token_audit_window when it is valid, else the daily rollup
 --   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
 --   dirty   raw rows of dirty days inside the rolled-up range
 --   tail    raw rows from the watermark (or the window start) on
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
 WITH parts AS (
+    -- the rollup part when the window table is valid: one row per group
+    SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, w.success, w.failure,
+           w.first_at, w.last_at
+      FROM mcp.token_audit_window w
+     WHERE (SELECT mcp.audit_window_valid())
+    UNION ALL
+    -- otherwise: the daily rollup
     SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure,
            r.first_at, r.last_at
       FROM mcp.token_audit_daily r
-     WHERE r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
+     WHERE NOT (SELECT mcp.audit_window_valid())
+       AND r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
        AND r.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
        AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
     UNION ALL
@@ -428,17 +493,19 @@ END
 $$;
 
 -- ---- privileges and backup -----------------------------------------------------------------
-REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_rollup_state, mcp.token_audit_dirty_days FROM PUBLIC;
+REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
+    mcp.token_audit_dirty_days FROM PUBLIC;
 REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
     mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
-    mcp.audit_rollup_watermark(), mcp.audit_rollup_day(date), mcp.refresh_audit_rollup(),
+    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_rollup_day(date),
+    mcp.refresh_audit_rollup(),
     mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb)
     TO mcp_app, mcp_admin;
 -- The summary is security_invoker: its readers need the rollup (RLS) and its bookkeeping.
-GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_rollup_state, mcp.token_audit_dirty_days
-    TO mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark() TO mcp_app, mcp_admin;
+GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
+    mcp.token_audit_dirty_days TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid() TO mcp_app, mcp_admin;
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
 -- Retention and partitions are the platform operator's.
 GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
@@ -446,5 +513,6 @@ GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
     TO mcp_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_window', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_dirty_days', '');

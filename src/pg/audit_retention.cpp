@@ -224,6 +224,10 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     if (dropped_all) {
         ExecuteCount("DELETE FROM mcp.token_audit_daily WHERE day < $1", 1, date_type, &cutoff_date);
         ExecuteCount("DELETE FROM mcp.token_audit_dirty_days WHERE day < $1", 1, date_type, &cutoff_date);
+        // the window table no longer matches once one of its days is gone
+        ExecuteCount("UPDATE mcp.token_audit_rollup_state SET window_from = NULL, window_to = NULL "
+                     "WHERE window_from < $1",
+                     1, date_type, &cutoff_date);
     }
 
     SPI_finish();

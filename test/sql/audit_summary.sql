@@ -68,7 +68,8 @@ $$;
 -- 1. nothing rolled up yet (every past day is "dirty"): raw rows only
 SELECT count(*) > 0 AS has_dirty_days FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
-SELECT pg_temp.raw_rows_read() >= (SELECT total FROM pg_temp.compare()) AS reads_every_row;
+SELECT pg_temp.raw_rows_read() >= (SELECT total FROM pg_temp.compare()) AS reads_every_row,
+       mcp.audit_window_valid() AS window_table_used;
 
 -- 2. rolled up: the closed days of the window now come from the rollup
 SELECT mcp.refresh_audit_rollup() AS days_rolled_up;
@@ -77,7 +78,8 @@ SELECT (SELECT count(*) FROM token_audit_dirty_days) AS dirty_days,
        (SELECT count(DISTINCT day) FROM token_audit_daily) AS rolled_days;
 SELECT * FROM pg_temp.compare();
 -- now only the boundary day and today are read raw: at most ~2 days (66 rows a day) of 1986
-SELECT pg_temp.raw_rows_read() < 250 AS reads_two_days_at_most;
+SELECT pg_temp.raw_rows_read() < 250 AS reads_two_days_at_most, mcp.audit_window_valid() AS window_table_used,
+       (SELECT count(*) FROM token_audit_window) AS window_rows;
 -- the edge rows: the one inside the window counts, the one just outside does not
 SELECT total_operations, success_count, failure_count FROM token_audit_summary WHERE method = 'edge';
 
@@ -88,15 +90,16 @@ INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, cr
 DELETE FROM token_audit_log WHERE audit_id = (SELECT min(audit_id) FROM token_audit_log
                                                 WHERE created_at < now() - interval '15 days'
                                                   AND created_at > now() - interval '16 days');
-SELECT count(*) AS dirty_days FROM token_audit_dirty_days;
+SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
 SELECT mcp.refresh_audit_rollup() AS days_recomputed;
-SELECT count(*) AS dirty_days FROM token_audit_dirty_days;
+SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
 
 -- 4. retention does not change it: dropping days older than 31 days leaves the window alone
 SELECT * FROM pg_temp.compare() \gset before_
 SELECT mcp.cleanup_old_token_audit_logs('31 days') > 0 AS removed_some;
+SELECT mcp.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 SELECT total = :before_total AS same_total_after_retention FROM pg_temp.compare();
 -- and after a maintenance run
@@ -105,8 +108,10 @@ SELECT * FROM pg_temp.compare();
 
 -- 5. a retention shorter than the window: the summary still equals the aggregate over what is left
 SELECT mcp.cleanup_old_token_audit_logs('20 days') > 0 AS removed_some;
+SELECT mcp.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
+SELECT mcp.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 
 -- 6. the tenant sees only its rows, and they equal the plain aggregate under RLS
