@@ -384,6 +384,42 @@ BEGIN
 END
 $$;
 
+-- The raw-log parts of the summary (see the view below), each aggregated per group. Each part
+-- is planned with its own time range as constants, so only the one or two partitions it reads
+-- are planned (the view would otherwise plan every partition of the log for every part).
+-- SECURITY INVOKER: the log's RLS applies to the caller.
+CREATE FUNCTION mcp.audit_summary_raw_parts()
+    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar, total bigint,
+                   success bigint, failure bigint, first_at timestamptz, last_at timestamptz)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lo timestamptz := now() - interval '30 days';
+    lo_day_end timestamptz := date_trunc('day', now() - interval '30 days', 'UTC') + interval '24 hours';
+    wm timestamptz := mcp.audit_rollup_watermark();
+    part constant text :=
+        'SELECT l.instance_id, l.user_id, l.operation, l.method, count(*), '
+        'count(*) FILTER (WHERE l.status = ''success''), count(*) FILTER (WHERE l.status = ''failure''), '
+        'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
+        'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4';
+    d date;
+BEGIN
+    -- edge: the boundary day from the window start on, below the watermark
+    IF least(lo_day_end, wm) > lo THEN
+        RETURN QUERY EXECUTE format(part, lo, least(lo_day_end, wm));
+    END IF;
+    -- dirty days inside the rolled-up range
+    FOR d IN SELECT x.day FROM mcp.token_audit_dirty_days x
+              WHERE x.day > (lo AT TIME ZONE 'UTC')::date AND x.day < (wm AT TIME ZONE 'UTC')::date
+              ORDER BY x.day LOOP
+        RETURN QUERY EXECUTE format(part, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    END LOOP;
+    -- tail: from the watermark (or the window start) on
+    RETURN QUERY EXECUTE format(part, greatest(lo, wm), 'infinity'::timestamptz);
+END
+$$;
+
 -- 30-day operation statistics (security_invoker: RLS shows the current tenant's rows only).
 -- Equal to the plain aggregate
 --     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
@@ -394,6 +430,7 @@ $$;
 --   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
 --   dirty   raw rows of dirty days inside the rolled-up range
 --   tail    raw rows from the watermark (or the window start) on
+-- (the last three from mcp.audit_summary_raw_parts()).
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
 WITH parts AS (
     -- the rollup part when the window table is valid: one row per group
@@ -411,32 +448,9 @@ WITH parts AS (
        AND r.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
        AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
     UNION ALL
-    SELECT l.instance_id, l.user_id, l.operation, l.method, 1::bigint,
-           (l.status = 'success')::int::bigint, (l.status = 'failure')::int::bigint,
-           l.created_at, l.created_at
-      FROM mcp.token_audit_log l
-     WHERE l.created_at >= now() - interval '30 days'
-       AND l.created_at < least(date_trunc('day', now() - interval '30 days', 'UTC') + interval '24 hours',
-                                (SELECT mcp.audit_rollup_watermark()))
-    UNION ALL
-    SELECT l.instance_id, l.user_id, l.operation, l.method, 1::bigint,
-           (l.status = 'success')::int::bigint, (l.status = 'failure')::int::bigint,
-           l.created_at, l.created_at
-      FROM mcp.token_audit_dirty_days x
-     CROSS JOIN LATERAL (
-           -- OFFSET 0 keeps this a per-day index scan (no dirty day: no scan at all)
-           SELECT * FROM mcp.token_audit_log l1
-            WHERE l1.created_at >= x.day::timestamp AT TIME ZONE 'UTC'
-              AND l1.created_at < (x.day + 1)::timestamp AT TIME ZONE 'UTC'
-           OFFSET 0) l
-     WHERE x.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
-       AND x.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
-    UNION ALL
-    SELECT l.instance_id, l.user_id, l.operation, l.method, 1::bigint,
-           (l.status = 'success')::int::bigint, (l.status = 'failure')::int::bigint,
-           l.created_at, l.created_at
-      FROM mcp.token_audit_log l
-     WHERE l.created_at >= greatest(now() - interval '30 days', (SELECT mcp.audit_rollup_watermark()))
+    SELECT p.instance_id, p.user_id, p.operation, p.method, p.total, p.success, p.failure,
+           p.first_at, p.last_at
+      FROM mcp.audit_summary_raw_parts() p
 )
 SELECT p.instance_id,
        p.user_id,
@@ -497,7 +511,8 @@ REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rol
     mcp.token_audit_dirty_days FROM PUBLIC;
 REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
     mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
-    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_rollup_day(date),
+    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(),
+    mcp.audit_rollup_day(date),
     mcp.refresh_audit_rollup(),
     mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb)
@@ -505,7 +520,8 @@ GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, 
 -- The summary is security_invoker: its readers need the rollup (RLS) and its bookkeeping.
 GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
     mcp.token_audit_dirty_days TO mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid() TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid(),
+    mcp.audit_summary_raw_parts() TO mcp_app, mcp_admin;
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
 -- Retention and partitions are the platform operator's.
 GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
