@@ -62,6 +62,11 @@ BEGIN
     RETURN (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(t) AS x);
 END
 \$\$;
+-- bytes of a table with its indexes and TOAST, all partitions included
+CREATE FUNCTION bench.size(t regclass) RETURNS bigint LANGUAGE sql AS \$\$
+    SELECT coalesce((SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree(t) WHERE isleaf),
+                    pg_total_relation_size(t))
+\$\$;
 -- the statement's own WAL bytes and its server time
 CREATE FUNCTION bench.explain_wal(stmt text) RETURNS jsonb LANGUAGE plpgsql AS \$\$
 DECLARE p jsonb;
@@ -144,7 +149,7 @@ stream() {
         "$table" "$(q -c "SELECT md5('i1')::uuid")" "$(q -c "SELECT md5('u1')::uuid")" > "$STREAM_SQL.$prefix"
     while [ -f "$STREAM_FLAG" ]; do
         chunk=$((chunk + 1))
-        pgbench -n -q -c "$STREAM_CLIENTS" -j "$STREAM_CLIENTS" -T 2 -f "$STREAM_SQL.$prefix" -l \
+        pgbench -n -c "$STREAM_CLIENTS" -j "$STREAM_CLIENTS" -T 2 -f "$STREAM_SQL.$prefix" -l \
             --log-prefix="$WORK/$prefix.$chunk" >/dev/null 2>&1 || true
     done
 }
@@ -161,13 +166,13 @@ measure() {   # measure LABEL TABLE STATEMENT: runs STATEMENT with the stream go
     stream "$table" "$label" & local pid=$!
     sleep 3
     local before_size t0 t1 result
-    before_size=$(q -c "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$table'::regclass)")
+    before_size=$(q -c "SELECT bench.size('$table')")
     t0=$(now_s)
     result=$(q -c "SELECT bench.explain_wal(\$q\$$stmt\$q\$)")
     t1=$(now_s)
     sleep 3
     rm -f "$STREAM_FLAG"; wait "$pid" || true
-    local after_size; after_size=$(q -c "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$table'::regclass)")
+    local after_size; after_size=$(q -c "SELECT bench.size('$table')")
     local base during
     base=$(latencies "$label" 0 "$t0" | sed -n '1,$p')
     during=$(latencies "$label" "$t0" "$(echo "$t1 + 0.5" | bc)")
