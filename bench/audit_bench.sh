@@ -160,8 +160,8 @@ latencies() {
 pct() {   # pct P < sorted values
     awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }'
 }
-measure() {   # measure LABEL TABLE STATEMENT: runs STATEMENT with the stream going into TABLE
-    local label=$1 table=$2 stmt=$3
+measure() {   # measure LABEL TABLE STATEMENT RETENTION: runs STATEMENT with the stream going into TABLE
+    local label=$1 table=$2 stmt=$3 retention=$4
     touch "$STREAM_FLAG"
     stream "$table" "$label" & local pid=$!
     sleep 3
@@ -170,29 +170,36 @@ measure() {   # measure LABEL TABLE STATEMENT: runs STATEMENT with the stream go
     t0=$(now_s)
     result=$(q -c "SELECT bench.explain_wal(\$q\$$stmt\$q\$)")
     t1=$(now_s)
+    # rows older than the retention as of the statement's start (rows keep ageing afterwards)
+    local left; left=$(q -c "SELECT count(*) FROM $table WHERE created_at < to_timestamp($t0) - interval '$retention'")
     sleep 3
     rm -f "$STREAM_FLAG"; wait "$pid" || true
     local after_size; after_size=$(q -c "SELECT bench.size('$table')")
     local base during
     base=$(latencies "$label" 0 "$t0" | sed -n '1,$p')
     during=$(latencies "$label" "$t0" "$(echo "$t1 + 0.5" | bc)")
-    echo "$label|$(echo "($t1 - $t0) * 1000" | bc | xargs printf '%.0f')|$(echo "$result" | sed -E 's/.*"wal_bytes": ([0-9]+).*/\1/')|$before_size|$after_size|$(echo "$base" | pct 50)|$(echo "$base" | pct 99)|$(echo "$during" | pct 50)|$(echo "$during" | pct 99)|$(echo "$during" | grep -c . || true)"
+    echo "$label|$(echo "($t1 - $t0) * 1000" | bc | xargs printf '%.0f')|$(echo "$result" | sed -E 's/.*"wal_bytes": ([0-9]+).*/\1/')|$before_size|$after_size|$(echo "$base" | pct 50)|$(echo "$base" | pct 99)|$(echo "$during" | pct 50)|$(echo "$during" | pct 99)|$(echo "$during" | grep -c . || true)|$left"
 }
 mcp_log "retention: cleanup (partitioned) vs DELETE (unpartitioned), with $STREAM_CLIENTS concurrent insert streams"
 expired_rows=$(q -c "SELECT count(*) FROM mcp.token_audit_log WHERE created_at < now() - interval '90 days'")
 q -c "CHECKPOINT" >/dev/null
-part=$(measure partitioned mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('90 days')")
+part=$(measure partitioned mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('90 days')" '90 days')
 q -c "CHECKPOINT" >/dev/null
-plain=$(measure unpartitioned bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '90 days'")
-left_part=$(q -c "SELECT count(*) FROM mcp.token_audit_log WHERE created_at < now() - interval '90 days'")
-left_plain=$(q -c "SELECT count(*) FROM bench.audit_plain WHERE created_at < now() - interval '90 days'")
+plain=$(measure unpartitioned bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '90 days'" '90 days')
+# the daily job in steady state: one more day expires (retention 89 days)
+q -c "CHECKPOINT" >/dev/null
+part1=$(measure partitioned_daily mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('89 days')" '89 days')
+q -c "CHECKPOINT" >/dev/null
+plain1=$(measure unpartitioned_daily bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '89 days'" '89 days')
 
-IFS='|' read -r _ p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n <<<"$part"
-IFS='|' read -r _ d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n <<<"$plain"
+IFS='|' read -r _ p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n left_part <<<"$part"
+IFS='|' read -r _ d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n left_plain <<<"$plain"
+IFS='|' read -r _ p1_ms p1_wal p1_before p1_after p1_b50 p1_b99 p1_d50 p1_d99 p1_n left_part1 <<<"$part1"
+IFS='|' read -r _ d1_ms d1_wal d1_before d1_after d1_b50 d1_b99 d1_d50 d1_d99 d1_n left_plain1 <<<"$plain1"
 mb() { echo "scale=1; $1 / 1048576" | bc; }
 ratio() { if [ "$2" = 0 ] || [ "$2" = "" ]; then echo "n/a"; else echo "scale=1; $1 / $2" | bc; fi; }
 
-# summary after retention, too
+# summary after retention, too (the streams added rows to today's partition, read raw)
 summary_after_ms=$(q -c "SELECT bench.median_ms('SELECT * FROM mcp.token_audit_summary', 7)")
 differences_after=$(q -c "SELECT (SELECT count(*) FROM (SELECT * FROM mcp.token_audit_summary EXCEPT ALL $plain_raw) a) + (SELECT count(*) FROM ($plain_raw EXCEPT ALL SELECT * FROM mcp.token_audit_summary) b)")
 
@@ -206,6 +213,15 @@ table size before -> after     | $(mb "$p_before") -> $(mb "$p_after") MB | $(mb
 expired rows left              | $left_part | $left_plain |
 insert p50 / p99, stream alone | $p_b50 / $p_b99 ms | $d_b50 / $d_b99 ms |
 insert p50 / p99, during       | $p_d50 / $p_d99 ms ($p_n inserts) | $d_d50 / $d_d99 ms ($d_n inserts) |
+
+next day (retention 89 days)   | cleanup (partitioned) | DELETE (unpartitioned) | ratio
+-------------------------------+-----------------------+------------------------+-------
+wall time incl. commit         | $p1_ms ms | $d1_ms ms | $(ratio "$d1_ms" "$p1_ms")x faster
+WAL bytes of the statement     | $p1_wal | $d1_wal | $(ratio "$d1_wal" "$p1_wal")x less
+table size before -> after     | $(mb "$p1_before") -> $(mb "$p1_after") MB | $(mb "$d1_before") -> $(mb "$d1_after") MB |
+expired rows left              | $left_part1 | $left_plain1 |
+insert p50 / p99, stream alone | $p1_b50 / $p1_b99 ms | $d1_b50 / $d1_b99 ms |
+insert p50 / p99, during       | $p1_d50 / $p1_d99 ms ($p1_n inserts) | $d1_d50 / $d1_d99 ms ($d1_n inserts) |
 
 summary (30-day window, $groups groups)       | time
 ----------------------------------------------+---------
