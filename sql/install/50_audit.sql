@@ -15,6 +15,18 @@
 --    the plain 30-day aggregate exactly while reading a small fraction of the rows.
 -- ===========================================================================================
 
+-- pg_dump writes every day partition (they are not extension members) with the log's CHECK
+-- constraints as pg_get_constraintdef prints them, and restoring attaches them to the log that
+-- CREATE EXTENSION made from this script: the two must parse to the same expression. An IN
+-- list over varchar does not survive that round trip (it comes back as ARRAY[…::varchar]::text[]
+-- and ATTACH refuses it as a "different definition"); a text[] constant does.
+ALTER TABLE mcp.token_audit_log
+    DROP CONSTRAINT token_audit_log_operation_check,
+    ADD CONSTRAINT token_audit_log_operation_check CHECK (operation::text = ANY (
+        '{refresh,revoke,validate,set_api_key,set_oauth_client,begin_oauth,complete_oauth,store_tokens,claim_refresh,rotate}'::text[])),
+    DROP CONSTRAINT token_audit_log_status_check,
+    ADD CONSTRAINT token_audit_log_status_check CHECK (status::text = ANY ('{success,failure,pending}'::text[]));
+
 -- Advisory lock keys (two-int form: class 1835233392 = 'mcpp', then one number per job).
 --   1 run_maintenance   2 cleanup   3 partition creation   4 rollup refresh
 
