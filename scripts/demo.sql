@@ -38,3 +38,27 @@ SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
 SELECT operation, method, total_operations, success_rate FROM mcp.token_audit_summary;
 COMMIT;
 RESET ROLE;
+
+\echo '--- credentials: sealed in C (AES-256-GCM) before the row is written; only ciphertext at rest'
+SET ROLE mcp_app;
+BEGIN;
+SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
+SELECT mcp.set_api_key(:'ada_instance', 'ghp_demo0123456789abcdefghijklmnopqrstuv');
+SELECT auth_type, api_key FROM mcp.get_credentials(:'ada_instance');
+COMMIT;
+RESET ROLE;
+-- what is stored (read as the superuser running the demo): format byte, key version, length
+SELECT get_byte(api_key, 0) AS format, mcp._envelope_key_version(api_key) AS key_version,
+       length(api_key) AS stored_bytes,
+       position(convert_to('ghp_demo', 'UTF8') IN api_key) AS plaintext_found_at
+  FROM mcp.mcp_credentials WHERE instance_id = :'ada_instance';
+SELECT key_version, is_active, fingerprint, stored_values FROM mcp.key_status();
+-- Bob cannot read Ada's credentials: 42501
+SET ROLE mcp_app;
+BEGIN;
+SELECT set_config('mcp.user_id', :'bob', true) IS NOT NULL AS tenant_is_bob;
+\set ON_ERROR_STOP off
+SELECT * FROM mcp.get_credentials(:'ada_instance');
+\set ON_ERROR_STOP on
+ROLLBACK;
+RESET ROLE;

@@ -1,0 +1,218 @@
+// The keyring source: mcp_platform.key_file or mcp_platform.key_command (superuser-only,
+// reloaded on SIGHUP), read into locked memory, parsed, and checked once against the key-check
+// values recorded in mcp.key_check before any value is encrypted or decrypted with it.
+#include "core/errors.hpp"
+#include "core/keyring.hpp"
+#include "core/secure_buffer.hpp"
+#include "pg/boundary.hpp"
+#include "pg/keyring_source.hpp"
+#include "pg/module.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+#include "port.h"
+#include "storage/proc.h"
+#include "storage/fd.h"
+#include "utils/guc.h"
+}
+
+namespace mcp_platform {
+
+namespace {
+
+char* g_key_file = nullptr;
+char* g_key_command = nullptr;
+int g_active_key_version = 0;
+int g_oauth_state_ttl = 600;
+int g_token_refresh_lease = 300;
+
+// Set by the assign hooks, which run whenever the settings are applied (start-up and every
+// SIGHUP, even when the text is unchanged: a key file may have changed under the same name).
+bool g_keyring_stale = true;
+std::unique_ptr<Keyring> g_keyring;
+// The key check recorded new versions (or could not, read-only): check again once in a
+// later transaction until mcp.key_check holds them, so a rolled-back recording is not trusted.
+bool g_check_pending = false;
+LocalTransactionId g_checked_lxid = InvalidLocalTransactionId;
+
+void MarkStaleString(const char*, void*) { g_keyring_stale = true; }
+void MarkStaleInt(int, void*) { g_keyring_stale = true; }
+
+bool IsSet(const char* setting) { return setting != nullptr && setting[0] != '\0'; }
+
+SecureBuffer RunKeyCommand(const char* command) {
+    FILE* pipe = PgGuard([&]() { return OpenPipeStream(command, "r"); });
+    if (pipe == nullptr)
+        throw SqlError(sqlstate::kNoKey,
+                       std::string("could not run mcp_platform.key_command: ") + strerror(errno));
+    // read(2) on the descriptor, not stdio, so no copy of the keyring stays in a FILE buffer.
+    SecureBuffer buffer(4096);
+    size_t used = 0;
+    bool read_failed = false;
+    for (;;) {
+        if (used == buffer.size()) {
+            if (buffer.size() >= (1u << 20)) {
+                read_failed = true;
+                break;
+            }
+            buffer.Resize(buffer.size() * 2);
+        }
+        ssize_t n = read(fileno(pipe), buffer.data() + used, buffer.size() - used);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            read_failed = true;
+            break;
+        }
+        if (n == 0) break;
+        used += static_cast<size_t>(n);
+    }
+    int status = PgGuard([&]() { return ClosePipeStream(pipe); });
+    if (status != 0) {
+        const char* why =
+            PgGuard([&]() { return static_cast<const char*>(wait_result_to_str(status)); });
+        throw SqlError(
+            sqlstate::kNoKey, std::string("mcp_platform.key_command failed: ") + why, {},
+            "Run the command as the server's OS user and fix it; it must print the keyring "
+            "(\"<version> <64 hex characters>\" per line) and exit with status 0.");
+    }
+    if (read_failed)
+        throw SqlError(sqlstate::kNoKey, "could not read the output of mcp_platform.key_command");
+    if (used == 0)
+        throw SqlError(
+            sqlstate::kNoKey, "mcp_platform.key_command printed nothing", {},
+            "The command must print the keyring: \"<version> <64 hex characters>\" per line.");
+    buffer.Resize(used);
+    return buffer;
+}
+
+// Runs mcp._key_check (see sql/install/30_credentials.sql for its result codes).
+int32 CheckKeysAgainstDatabase(const std::string& query) {
+    const char* sql = query.c_str();
+    return PgGuard([&]() -> int32 {
+        int32 result = 0;
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        int rc = SPI_execute(sql, false, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "key check query failed: %d", rc);
+        bool isnull = true;
+        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull) result = DatumGetInt32(value);
+        SPI_finish();
+        return result;
+    });
+}
+
+void CheckKeys(Keyring& ring) {
+    g_checked_lxid = MyProc != nullptr ? MyProc->lxid : InvalidLocalTransactionId;
+    std::string versions = "{", fingerprints = "{";
+    for (uint32_t v : ring.Versions()) {
+        if (versions.size() > 1) {
+            versions += ",";
+            fingerprints += ",";
+        }
+        versions += std::to_string(v);
+        fingerprints += ring.Get(v).fingerprint();  // hex only: safe in a literal
+    }
+    versions += "}";
+    fingerprints += "}";
+    std::string query = "SELECT mcp._key_check('" + versions + "'::pg_catalog.int4[], '" +
+                        fingerprints + "'::pg_catalog.text[])";
+    int32 bad = CheckKeysAgainstDatabase(query);
+    g_check_pending = bad < 0;
+    if (bad > 0)
+        throw SqlError(
+            sqlstate::kDecryptFailed,
+            "key version " + std::to_string(bad) +
+                " does not match the key recorded for this database",
+            "The keyring's key " + std::to_string(bad) + " has fingerprint " +
+                ring.Get(static_cast<uint32_t>(bad)).fingerprint() +
+                "; mcp.key_check records another fingerprint for that version.",
+            "mcp_platform.key_file or mcp_platform.key_command supplies a wrong or changed key: "
+            "restore the original key for this version (add new versions, never change one).");
+}
+
+std::string SourceName() {
+    if (IsSet(g_key_file)) return std::string("mcp_platform.key_file \"") + g_key_file + "\"";
+    return "mcp_platform.key_command";
+}
+
+}  // namespace
+
+Keyring& CurrentKeyring() {
+    if (g_keyring && !g_keyring_stale) {
+        if (g_check_pending && MyProc != nullptr && MyProc->lxid != g_checked_lxid) {
+            try {
+                CheckKeys(*g_keyring);
+            } catch (...) {
+                g_keyring.reset();
+                throw;
+            }
+        }
+        return *g_keyring;
+    }
+    // Old keys are dropped (and wiped) first: a failed reload must not keep using them.
+    g_keyring.reset();
+    if (!IsSet(g_key_file) && !IsSet(g_key_command))
+        throw SqlError(sqlstate::kNoKey, "no encryption key is configured",
+                       "Neither mcp_platform.key_file nor mcp_platform.key_command is set.",
+                       "Set one of them in postgresql.conf (see README \"Credentials\") and reload "
+                       "the configuration.");
+    if (IsSet(g_key_file) && IsSet(g_key_command))
+        throw SqlError(sqlstate::kNoKey,
+                       "both mcp_platform.key_file and mcp_platform.key_command are set", {},
+                       "Set only one key source and reload the configuration.");
+    auto ring = std::make_unique<Keyring>();
+    try {
+        SecureBuffer text =
+            IsSet(g_key_file) ? ReadKeyFile(g_key_file) : RunKeyCommand(g_key_command);
+        *ring = Keyring::Parse(
+            std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+        ring->SetActive(static_cast<uint32_t>(g_active_key_version));
+    } catch (const SqlError& e) {
+        std::string message = e.what();
+        if (message.rfind("invalid keyring line", 0) == 0 ||
+            message.rfind("keyring contains", 0) == 0 ||
+            message.rfind("active key version", 0) == 0)
+            message = SourceName() + ": " + message;
+        throw SqlError(e.sqlstate(), message, e.detail(), e.hint());
+    }
+    CheckKeys(*ring);
+    g_keyring = std::move(ring);
+    g_keyring_stale = false;
+    return *g_keyring;
+}
+
+void DefineCredentialGucs() {
+    DefineCustomStringVariable(
+        "mcp_platform.key_file", "Keyring file: one \"<version> <64 hex characters>\" per line.",
+        "Must not be readable by group or others. Relative paths are relative to the data "
+        "directory.",
+        &g_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
+    DefineCustomStringVariable(
+        "mcp_platform.key_command",
+        "Shell command that prints the keyring (like ssl_passphrase_command).", nullptr,
+        &g_key_command, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.active_key_version",
+        "Key version used for new encryptions; 0 means the highest version in the keyring.",
+        nullptr, &g_active_key_version, 0, 0, INT_MAX, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+        MarkStaleInt, nullptr);
+    DefineCustomIntVariable("mcp_platform.oauth_state_ttl",
+                            "How long an OAuth state from mcp.begin_oauth stays valid.", nullptr,
+                            &g_oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.token_refresh_lease",
+        "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
+        &g_token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+}
+
+}  // namespace mcp_platform
