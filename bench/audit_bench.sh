@@ -90,8 +90,10 @@ SELECT md5('i' || inst)::uuid, md5('u' || (inst % 500))::uuid,
        (ARRAY['oauth2', 'api_key', 'oauth2', NULL])[1 + inst % 4],   -- one auth method per instance
        CASE WHEN r >= 0.90 AND r < 0.98 THEN 'invalid_grant' END,
        '{"source": "bench"}',
-       now() - make_interval(days => $k + 1) + random() * interval '1 day'
-  FROM (SELECT (random() * $INSTANCES)::int AS inst, random() AS r FROM generate_series(1, $PER_DAY)) g;
+       now() - make_interval(days => $k + 1) + g.t * interval '1 day'
+  FROM (SELECT (random() * $INSTANCES)::int AS inst, random() AS r, random() AS t
+          FROM generate_series(1, $PER_DAY)) g
+ ORDER BY g.t;   -- rows arrive in time order, as they do from log_token_operation
 SQL
     if (( k % 30 == 0 )); then echo "  day -$k loaded ($(printf '%.0f' "$(echo "$(now_s) - $load_started" | bc)") s)"; fi
 done
