@@ -52,7 +52,8 @@ void RegisterMaintenanceWorkers() {
         worker.bgw_restart_time = 60;
         snprintf(worker.bgw_library_name, BGW_MAXLEN, "mcp_platform");
         snprintf(worker.bgw_function_name, BGW_MAXLEN, "mcp_maintenance_worker_main");
-        snprintf(worker.bgw_name, BGW_MAXLEN, "mcp_platform maintenance worker for database %s", dbname);
+        snprintf(worker.bgw_name, BGW_MAXLEN, "mcp_platform maintenance worker for database %s",
+                 dbname);
         snprintf(worker.bgw_type, BGW_MAXLEN, "mcp_platform maintenance");
         strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
         worker.bgw_main_arg = (Datum)0;
@@ -81,8 +82,8 @@ void InitAuditModule() {
     DefineCustomIntVariable(
         "mcp_platform.maintenance_interval",
         "Time between two runs of mcp.run_maintenance() by the background worker; 0 disables them.",
-        "Takes effect only with mcp_platform in shared_preload_libraries.", &maintenance_interval, 3600, 0,
-        INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+        "Takes effect only with mcp_platform in shared_preload_libraries.", &maintenance_interval,
+        3600, 0, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     // A postmaster-level setting can only be defined while the postmaster loads the library.
     if (!process_shared_preload_libraries_in_progress) return;
     DefineCustomStringVariable(
@@ -90,7 +91,8 @@ void InitAuditModule() {
         "Databases in which the background worker runs mcp.run_maintenance().",
         "A comma-separated list; one worker per database. Takes effect only with mcp_platform in "
         "shared_preload_libraries.",
-        &maintenance_databases, "postgres", PGC_POSTMASTER, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
+        &maintenance_databases, "postgres", PGC_POSTMASTER, GUC_LIST_INPUT, nullptr, nullptr,
+        nullptr);
 
     RegisterMaintenanceWorkers();
 }

@@ -65,7 +65,8 @@ int64 DropExpiredPartitions(char** qualified_names, int count) {
         rows += isnull ? 0 : DatumGetInt64(n);
         SPI_freetuptable(SPI_tuptable);
     }
-    if (SPI_execute("LOCK TABLE mcp.token_audit_log IN ACCESS EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+    if (SPI_execute("LOCK TABLE mcp.token_audit_log IN ACCESS EXCLUSIVE MODE", false, 0) !=
+        SPI_OK_UTILITY)
         elog(ERROR, "could not lock mcp.token_audit_log");
     StringInfoData drop;
     initStringInfo(&drop);
@@ -135,11 +136,13 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
 
-    if (SPI_execute("SELECT pg_catalog.pg_try_advisory_xact_lock(1835233392, 2)", false, 1) != SPI_OK_SELECT ||
+    if (SPI_execute("SELECT pg_catalog.pg_try_advisory_xact_lock(1835233392, 2)", false, 1) !=
+            SPI_OK_SELECT ||
         SPI_processed != 1)
         elog(ERROR, "could not take the audit cleanup lock");
     bool isnull = false;
-    bool got_lock = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    bool got_lock =
+        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     if (!got_lock) {
         // Another session is cleaning up right now; it removes (and counts) the rows.
         SPI_finish();
@@ -151,10 +154,11 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     Oid interval_type[1] = {INTERVALOID};
     Datum interval_value[1] = {retention};
     int rc = SPI_execute_with_args(
-        "SELECT now() - $1, pg_catalog.date_trunc('day', now() - $1, 'UTC'), "
-        "((now() - $1) AT TIME ZONE 'UTC')::date, $1 > interval '0'",
+        "SELECT pg_catalog.now() - $1, pg_catalog.date_trunc('day', pg_catalog.now() - $1, 'UTC'), "
+        "((pg_catalog.now() - $1) AT TIME ZONE 'UTC')::date, $1 > interval '0'",
         1, interval_type, interval_value, nullptr, true, 1);
-    if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "could not compute the audit cutoff");
+    if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "could not compute the audit cutoff");
     HeapTuple row = SPI_tuptable->vals[0];
     TupleDesc desc = SPI_tuptable->tupdesc;
     bool positive = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
@@ -171,10 +175,11 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     //    expired rows of the DEFAULT partition.
     Oid two_ts[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
     Datum trim_range[2] = {cutoff_day_start, cutoff};
-    removed += ExecuteCount("DELETE FROM mcp.token_audit_log WHERE created_at >= $1 AND created_at < $2", 2,
-                            two_ts, trim_range);
-    removed += ExecuteCount("DELETE FROM mcp.token_audit_log_default WHERE created_at < $1", 1, two_ts,
-                            &cutoff_day_start);
+    removed +=
+        ExecuteCount("DELETE FROM mcp.token_audit_log WHERE created_at >= $1 AND created_at < $2",
+                     2, two_ts, trim_range);
+    removed += ExecuteCount("DELETE FROM mcp.token_audit_log_default WHERE created_at < $1", 1,
+                            two_ts, &cutoff_day_start);
 
     // 3. The expired day partitions: every day before the cutoff's day.
     Oid date_type[1] = {DATEOID};
@@ -183,21 +188,23 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
         "  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
         " WHERE i.inhparent = 'mcp.token_audit_log'::pg_catalog.regclass "
         "   AND CASE WHEN c.relname ~ '^token_audit_log_p[0-9]{8}$' "
-        "            THEN pg_catalog.to_date(pg_catalog.substr(c.relname, 18), 'YYYYMMDD') < $1 END "
+        "            THEN pg_catalog.to_date(pg_catalog.substr(c.relname, 18), 'YYYYMMDD') < $1 "
+        "END "
         " ORDER BY c.relname",
         1, date_type, &cutoff_date, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list audit partitions");
     int count = (int)SPI_processed;
     char** names = (char**)palloc0(sizeof(char*) * (count + 1));
-    for (int i = 0; i < count; i++) names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+    for (int i = 0; i < count; i++)
+        names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
     SPI_freetuptable(SPI_tuptable);
 
     bool dropped_all = true;
     if (count > 0) {
         // lock_timeout only for this step, restored when the function returns
         int nest_level = NewGUCNestLevel();
-        (void)set_config_option("lock_timeout", kDropLockTimeout, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                                true, 0, false);
+        (void)set_config_option("lock_timeout", kDropLockTimeout, PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
         int64 rows = 0;
         dropped_all = false;
         for (int attempt = 0; attempt < kDropAttempts; attempt++) {
@@ -215,19 +222,23 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
             removed += rows;
         } else {
             ereport(WARNING, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                              errmsg("expired audit partitions not dropped: lock on mcp.token_audit_log not available"),
+                              errmsg("expired audit partitions not dropped: lock on "
+                                     "mcp.token_audit_log not available"),
                               errdetail("%d partitions are left for the next run.", count)));
         }
     }
 
     // The rollup of the removed days goes with them (the days of partitions left behind stay).
     if (dropped_all) {
-        ExecuteCount("DELETE FROM mcp.token_audit_daily WHERE day < $1", 1, date_type, &cutoff_date);
-        ExecuteCount("DELETE FROM mcp.token_audit_dirty_days WHERE day < $1", 1, date_type, &cutoff_date);
+        ExecuteCount("DELETE FROM mcp.token_audit_daily WHERE day < $1", 1, date_type,
+                     &cutoff_date);
+        ExecuteCount("DELETE FROM mcp.token_audit_dirty_days WHERE day < $1", 1, date_type,
+                     &cutoff_date);
         // the window table no longer matches once one of its days is gone
-        ExecuteCount("UPDATE mcp.token_audit_rollup_state SET window_from = NULL, window_to = NULL "
-                     "WHERE window_from < $1",
-                     1, date_type, &cutoff_date);
+        ExecuteCount(
+            "UPDATE mcp.token_audit_rollup_state SET window_from = NULL, window_to = NULL "
+            "WHERE window_from < $1",
+            1, date_type, &cutoff_date);
     }
 
     SPI_finish();

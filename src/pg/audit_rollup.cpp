@@ -67,7 +67,8 @@ void MarkDay(DateADT day) {
         "INSERT INTO mcp.token_audit_dirty_days AS d (day) VALUES ($1) "
         "ON CONFLICT (day) DO UPDATE SET gen = d.gen + 1, marked_at = pg_catalog.now()",
         1, types, values, nullptr, false, 0);
-    if (rc != SPI_OK_INSERT) elog(ERROR, "could not mark audit day dirty: %s", SPI_result_code_string(rc));
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "could not mark audit day dirty: %s", SPI_result_code_string(rc));
     SPI_finish();
     Remember(day);
 }
@@ -101,6 +102,7 @@ Datum mcp_token_audit_mark_dirty(PG_FUNCTION_ARGS) {
     TupleDesc desc = RelationGetDescr(trigdata->tg_relation);
     DateADT day;
     if (RowDay(trigdata->tg_trigtuple, desc, &day)) MarkDay(day);
-    if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && RowDay(trigdata->tg_newtuple, desc, &day)) MarkDay(day);
+    if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && RowDay(trigdata->tg_newtuple, desc, &day))
+        MarkDay(day);
     return PointerGetDatum(nullptr);
 }

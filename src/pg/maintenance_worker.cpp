@@ -61,18 +61,21 @@ void RunOnce(const char* dbname, bool* reported_missing) {
         PushActiveSnapshot(GetTransactionSnapshot());
         pgstat_report_activity(STATE_RUNNING, "SELECT mcp.run_maintenance()");
 
-        int rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'mcp_platform'", true, 1);
+        int rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'mcp_platform'",
+                             true, 1);
         bool installed = rc == SPI_OK_SELECT && SPI_processed == 1;
         if (installed) {
             *reported_missing = false;
             rc = SPI_execute("SELECT mcp.run_maintenance()::text", false, 1);
-            if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "mcp.run_maintenance() returned no row");
+            if (rc != SPI_OK_SELECT || SPI_processed != 1)
+                elog(ERROR, "mcp.run_maintenance() returned no row");
             char* result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
             ereport(LOG, (errmsg("mcp_platform maintenance in database \"%s\": %s", dbname,
                                  result != nullptr ? result : "(null)")));
         } else if (!*reported_missing) {
             *reported_missing = true;
-            ereport(LOG, (errmsg("mcp_platform maintenance: extension not installed in database \"%s\", skipping",
+            ereport(LOG, (errmsg("mcp_platform maintenance: extension not installed in database "
+                                 "\"%s\", skipping",
                                  dbname)));
         }
 
@@ -89,8 +92,8 @@ void RunOnce(const char* dbname, bool* reported_missing) {
         FlushErrorState();
         MemoryContextSwitchTo(worker_context);
         RESUME_INTERRUPTS();
-        ereport(LOG, (errmsg("mcp_platform maintenance in database \"%s\" failed; next run in %d s", dbname,
-                             mcp_platform::MaintenanceIntervalSeconds())));
+        ereport(LOG, (errmsg("mcp_platform maintenance in database \"%s\" failed; next run in %d s",
+                             dbname, mcp_platform::MaintenanceIntervalSeconds())));
     }
     PG_END_TRY();
     in_run = false;
@@ -123,7 +126,8 @@ void mcp_maintenance_worker_main(Datum main_arg) {
         long wait_ms = -1;
         if (interval > 0) {
             TimestampTz now = GetCurrentTimestamp();
-            TimestampTz due = last_run == 0 ? now : TimestampTzPlusMilliseconds(last_run, (int64)interval * 1000);
+            TimestampTz due =
+                last_run == 0 ? now : TimestampTzPlusMilliseconds(last_run, (int64)interval * 1000);
             if (now >= due) {
                 last_run = now;
                 RunOnce(dbname, &reported_missing);
