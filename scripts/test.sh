@@ -121,7 +121,7 @@ SQL
         echo "mcp_platform.maintenance_interval = '1s'"
         echo "mcp_platform.maintenance_databases = 'mcp_worker_test, mcp_no_ext'"
     } | mcp_as_pg tee -a "$PRELOAD_DIR/data/postgresql.conf" >/dev/null
-    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -l "$PRELOAD_DIR/server.log" -w -t 60 restart >/dev/null
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -l "$PRELOAD_DIR/server.log" -w -t 60 restart >/dev/null 9>&-
     run_installcheck "preloaded"
     worker_check() {   # worker_check "what" COMMAND...: one test result
         local what=$1; shift
