@@ -84,6 +84,14 @@ if MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_no_plaintext.sh; then
 else
     FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
 fi
+
+# pg_dump / pg_restore round trip of a populated database, with the same and another keyring.
+mcp_log "pg_dump / pg_restore round trip"
+if KEYRING=$KEYRING MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_dump_restore.sh; then
+    PASSED_COUNT=$((PASSED_COUNT + 1))
+else
+    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+fi
 mcp_cluster_stop
 
 # The whole suite again with the other key source: a key command that prints the keyring
