@@ -97,6 +97,14 @@ if MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_no_plaintext.sh; then
 else
     FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
 fi
+
+# pg_dump / pg_restore round trip of a populated database, with the same and another keyring.
+mcp_log "pg_dump / pg_restore round trip"
+if KEYRING=$KEYRING MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_dump_restore.sh; then
+    PASSED_COUNT=$((PASSED_COUNT + 1))
+else
+    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+fi
 mcp_cluster_stop
 
 # The whole suite again with the other key source: a key command that prints the keyring
@@ -134,7 +142,7 @@ SQL
         echo "mcp_platform.maintenance_interval = '1s'"
         echo "mcp_platform.maintenance_databases = 'mcp_worker_test, mcp_no_ext'"
     } | mcp_as_pg tee -a "$PRELOAD_DIR/data/postgresql.conf" >/dev/null
-    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -l "$PRELOAD_DIR/server.log" -w -t 60 restart >/dev/null
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -l "$PRELOAD_DIR/server.log" -w -t 60 restart >/dev/null 9>&-
     run_installcheck "preloaded"
     worker_check() {   # worker_check "what" COMMAND...: one test result
         local what=$1; shift
