@@ -106,6 +106,17 @@ check "the summary is the same" test \
     "$(q -d mcp_dump_src -c "SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-00000000000b', false) IS NULL; SELECT * FROM mcp.token_audit_summary ORDER BY 1, 3, 4")" = \
     "$(q -d mcp_dump_dst -c "SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-00000000000b', false) IS NULL; SELECT * FROM mcp.token_audit_summary ORDER BY 1, 3, 4")"
 
+check "no counter drifts after the restore" test \
+    "$(q -d mcp_dump_dst -c "SELECT count(*) FROM mcp.verify_counters()")" = 0
+limit_state=$(psql -X -q -A -t -d mcp_dump_dst 2>/dev/null <<'SQL'
+BEGIN;
+SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-00000000000a', true) IS NULL;
+SELECT mcp.create_instance('github');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SQL
+)
+check "the free plan's limit still holds after the restore (MC001)" grep -q 'SQLSTATE MC001' <<<"$limit_state"
 src_creds=$(creds mcp_dump_src); dst_creds=$(creds mcp_dump_dst 2>&1)
 check "restored ciphertexts decrypt with the same keyring" test "$src_creds" = "$dst_creds"
 check "and hold the secrets that were stored" grep -q 'sk-dump-b-9876543210' <<<"$dst_creds"

@@ -479,8 +479,8 @@ SELECT p.instance_id,
 
 -- ---- maintenance ---------------------------------------------------------------------------
 
--- One maintenance pass: instance expiry (mcp.expire_instances(), when the plan-limits part
--- provides it), rollup upkeep, partition upkeep (rows of the DEFAULT partition moved into
+-- One maintenance pass: instance expiry (mcp.expire_instances()), the legacy service counters
+-- of mcp_table (mcp.refresh_service_stats()), rollup upkeep, partition upkeep (rows of the DEFAULT partition moved into
 -- their days, mcp_platform.audit_partitions_ahead days made ahead) and retention. Safe to run
 -- concurrently with itself: a second caller returns at once with "skipped": true.
 CREATE FUNCTION mcp.run_maintenance() RETURNS jsonb
@@ -494,16 +494,14 @@ DECLARE
     created integer := 0;
     rolled integer;
     expired bigint;
+    services bigint;
     removed bigint;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(1835233392, 1) THEN
         RETURN jsonb_build_object('skipped', true);
     END IF;
-    -- The plan-limits part defines mcp.expire_instances(); look it up at run time so this
-    -- works with or without it.
-    IF to_regprocedure('mcp.expire_instances()') IS NOT NULL THEN
-        EXECUTE 'SELECT mcp.expire_instances()' INTO expired;
-    END IF;
+    expired := mcp.expire_instances();
+    services := mcp.refresh_service_stats();
     rolled := mcp.refresh_audit_rollup();
     -- Creating a partition locks the DEFAULT partition until commit, and cleanup locks the
     -- whole log until commit: both come last, so they are held only for a moment.
@@ -514,7 +512,8 @@ BEGIN
     created := created + mcp.ensure_audit_partitions(now(), now() + make_interval(days => ahead));
     removed := mcp.cleanup_old_token_audit_logs(NULL);
     RETURN jsonb_build_object('skipped', false, 'partitions_created', created, 'rollup_days', rolled,
-                              'expired_instances', expired, 'removed_audit_rows', removed);
+                              'expired_instances', expired, 'services_refreshed', services,
+                              'removed_audit_rows', removed);
 END
 $$;
 
