@@ -39,10 +39,6 @@ bool Aad(EVP_CIPHER_CTX* ctx, Bytes bytes, bool encrypt) {
 
 }  // namespace
 
-// Values up to this size take the AES-NI path; longer ones EVP's stitched AES-GCM assembly,
-// which is faster per byte once its fixed cost is amortised (bench/crypto_bench.sh).
-constexpr size_t kFastPathMax = 1024;
-
 // GCM associated data = header || context, fed in one call when it fits on the stack.
 template <typename AadFn>
 bool FeedAad(const uint8_t* header, Bytes context, AadFn&& aad) {
@@ -61,30 +57,22 @@ void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes p
         throw SqlError(sqlstate::kInvalidParameter, "value too large to encrypt");
     WriteHeader(key.version(), nonce, out);
     uint8_t* body = out + kHeaderSize;
-    bool ok;
-    FastGcm* fast = plaintext.size <= kFastPathMax ? key.Fast() : nullptr;
-    if (fast != nullptr) {
-        fast->Start(nonce);
-        ok = FeedAad(out, context, [&](Bytes b) { return fast->Aad(b.data, b.size); }) &&
-             fast->Encrypt(plaintext.data, body, plaintext.size);
-        if (ok) fast->Tag(body + plaintext.size);
-    } else {
-        EVP_CIPHER_CTX* ctx = key.EncryptContext();
-        int len = 0;
-        ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-             FeedAad(out, context, [&](Bytes b) { return Aad(ctx, b, true); });
-        size_t done = 0;
-        while (ok && done < plaintext.size) {
-            size_t n = plaintext.size - done < kChunk ? plaintext.size - done : kChunk;
-            ok = EVP_EncryptUpdate(ctx, body + done, &len, plaintext.data + done,
-                                   static_cast<int>(n)) == 1 &&
-                 static_cast<size_t>(len) == n;
-            done += n;
-        }
-        ok = ok && EVP_EncryptFinal_ex(ctx, body + plaintext.size, &len) == 1 &&
-             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
-                                 body + plaintext.size) == 1;
+    // The key's context is keyed once (key schedule cached); only the IV is set per call.
+    EVP_CIPHER_CTX* ctx = key.EncryptContext();
+    int len = 0;
+    bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+              FeedAad(out, context, [&](Bytes b) { return Aad(ctx, b, true); });
+    size_t done = 0;
+    while (ok && done < plaintext.size) {
+        size_t n = plaintext.size - done < kChunk ? plaintext.size - done : kChunk;
+        ok = EVP_EncryptUpdate(ctx, body + done, &len, plaintext.data + done,
+                               static_cast<int>(n)) == 1 &&
+             static_cast<size_t>(len) == n;
+        done += n;
     }
+    ok = ok && EVP_EncryptFinal_ex(ctx, body + plaintext.size, &len) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
+                             body + plaintext.size) == 1;
     if (!ok) {
         OPENSSL_cleanse(out, SealedSize(plaintext.size));
         throw SqlError(sqlstate::kInternal, "encryption failed");
@@ -123,29 +111,20 @@ void OpenWithKey(KeyVersion& key, Bytes context, Bytes envelope, uint8_t* out) {
     const uint8_t* body = envelope.data + kHeaderSize;
     uint8_t tag[kTagSize];
     std::memcpy(tag, body + body_size, kTagSize);
-    bool ok;
-    FastGcm* fast = body_size <= kFastPathMax ? key.Fast() : nullptr;
-    if (fast != nullptr) {
-        fast->Start(nonce);
-        ok = FeedAad(envelope.data, context, [&](Bytes b) { return fast->Aad(b.data, b.size); }) &&
-             fast->Decrypt(body, out, body_size) && fast->Verify(tag);
-    } else {
-        EVP_CIPHER_CTX* ctx = key.DecryptContext();
-        int len = 0;
-        ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-             FeedAad(envelope.data, context, [&](Bytes b) { return Aad(ctx, b, false); });
-        size_t done = 0;
-        while (ok && done < body_size) {
-            size_t n = body_size - done < kChunk ? body_size - done : kChunk;
-            ok = EVP_DecryptUpdate(ctx, out + done, &len, body + done, static_cast<int>(n)) == 1 &&
-                 static_cast<size_t>(len) == n;
-            done += n;
-        }
-        ok = ok &&
-             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), tag) == 1;
-        uint8_t final_block[16];
-        ok = ok && EVP_DecryptFinal_ex(ctx, final_block, &len) == 1;
+    EVP_CIPHER_CTX* ctx = key.DecryptContext();
+    int len = 0;
+    bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+              FeedAad(envelope.data, context, [&](Bytes b) { return Aad(ctx, b, false); });
+    size_t done = 0;
+    while (ok && done < body_size) {
+        size_t n = body_size - done < kChunk ? body_size - done : kChunk;
+        ok = EVP_DecryptUpdate(ctx, out + done, &len, body + done, static_cast<int>(n)) == 1 &&
+             static_cast<size_t>(len) == n;
+        done += n;
     }
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), tag) == 1;
+    uint8_t final_block[16];
+    ok = ok && EVP_DecryptFinal_ex(ctx, final_block, &len) == 1;
     if (!ok) {
         if (body_size > 0) OPENSSL_cleanse(out, body_size);
         throw SqlError(

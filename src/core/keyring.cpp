@@ -83,12 +83,6 @@ EVP_CIPHER_CTX* KeyVersion::DecryptContext() {
     return decrypt_ctx_.get();
 }
 
-FastGcm* KeyVersion::Fast() {
-    if (!FastGcm::Available()) return nullptr;
-    if (!fast_) fast_ = std::make_unique<FastGcm>(key_.data());
-    return fast_.get();
-}
-
 Keyring Keyring::Parse(std::string_view text) {
     Keyring ring;
     size_t line_no = 0;

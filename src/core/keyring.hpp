@@ -9,7 +9,6 @@
 
 #include "core/no_postgres.hpp"
 
-#include "core/aes_gcm.hpp"
 #include "core/secure_buffer.hpp"
 
 #include <openssl/evp.h>
@@ -49,8 +48,6 @@ public:
 
     EVP_CIPHER_CTX* EncryptContext();
     EVP_CIPHER_CTX* DecryptContext();
-    // The AES-NI path for this key (key schedule expanded once); nullptr when unavailable.
-    FastGcm* Fast();
 
 private:
     uint32_t version_;
@@ -58,7 +55,6 @@ private:
     std::string fingerprint_;
     CipherCtxPtr encrypt_ctx_;
     CipherCtxPtr decrypt_ctx_;
-    std::unique_ptr<FastGcm> fast_;
 };
 
 class Keyring {
