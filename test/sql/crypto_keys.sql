@@ -19,7 +19,7 @@ BEGIN
     EXECUTE format('COPY (SELECT unnest(string_to_array(%L, E''\n''))) TO %L',
                    body, current_setting('data_directory') || '/' || name);
     -- COPY creates files world-readable (0644); a keyring must be 0600
-    EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'chmod 0600 ' || name);
+    EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat >/dev/null; chmod 0600 ' || name);
 END $$;
 CREATE FUNCTION reload_keys() RETURNS void LANGUAGE sql AS $$
     SELECT pg_reload_conf();
@@ -43,7 +43,7 @@ SELECT write_keyring('mcp_test_dup.keyring',
     '1 3333333333333333333333333333333333333333333333333333333333333333');
 SELECT write_keyring('mcp_test_perm.keyring',
     '1 1111111111111111111111111111111111111111111111111111111111111111');
-COPY (SELECT 1) TO PROGRAM 'chmod 0640 mcp_test_perm.keyring';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; chmod 0640 mcp_test_perm.keyring';
 
 INSERT INTO mcp.mcp_table (mcp_service_name, display_name, port, type)
 VALUES ('keys_gh', 'GitHub', 7201, 'api_key'), ('keys_gm', 'Gmail', 7202, 'oauth');
@@ -211,6 +211,6 @@ ALTER SYSTEM RESET mcp_platform.key_file;
 ALTER SYSTEM RESET mcp_platform.key_command;
 ALTER SYSTEM RESET mcp_platform.active_key_version;
 SELECT reload_keys();
-COPY (SELECT 1) TO PROGRAM 'rm -f mcp_test_k1.keyring mcp_test_k12.keyring mcp_test_k2.keyring mcp_test_wrong.keyring mcp_test_bad.keyring mcp_test_dup.keyring mcp_test_perm.keyring';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -f mcp_test_k1.keyring mcp_test_k12.keyring mcp_test_k2.keyring mcp_test_wrong.keyring mcp_test_bad.keyring mcp_test_dup.keyring mcp_test_perm.keyring';
 \c :regress_db
 DROP DATABASE mcp_crypto_keys;
