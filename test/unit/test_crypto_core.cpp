@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -460,4 +461,21 @@ TEST(FastGcm, KnownAnswerAlsoOnTheEvpPath) {
               "0100000007cafebabefacedbaddecaf888f9c88d4ac30c2a36763a6fee4f28bf083519a133bc7d0f1229"
               "b76d1bd5e50891c220b"
               "034b2a03c145123511203f2fcc6ec9b7e7c85c427461231cd86");
+}
+
+TEST(SecureBuffer, ScopedCleanseWipesOnEveryPath) {
+    char secret[32];
+    std::memset(secret, 'S', sizeof secret);
+    try {
+        mp::ScopedCleanse wipe(secret, sizeof secret);
+        throw std::runtime_error("error path");
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_EQ(std::string(secret, sizeof secret), std::string(sizeof secret, '\0'));
+    std::memset(secret, 'S', sizeof secret);
+    {
+        mp::ScopedCleanse wipe(secret, sizeof secret);
+        wipe.Release();  // handed over: not wiped
+    }
+    EXPECT_EQ(secret[0], 'S');
 }
