@@ -77,7 +77,7 @@ mcp_cluster_start() {
         local line
         for line in "$@"; do echo "$line"; done
     } | mcp_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
-    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 9>&- ||
         { cat "$dir/server.log"; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 }

@@ -1,9 +1,154 @@
 -- ===========================================================================================
--- Token audit log (SPEC §7).
+-- Token audit log at scale (SPEC §7): writes, daily partitions, retention, the 30-day summary
+-- and maintenance. README "Audit log and retention" explains the design; in short:
+--
+--  * token_audit_log (10_schema.sql) is partitioned by created_at into UTC days named
+--    token_audit_log_pYYYYMMDD. Its DEFAULT partition is the safety net: a row whose day has
+--    no partition yet lands there, so an insert never fails for want of a partition.
+--    mcp.ensure_audit_partitions() creates day partitions for any range (moving rows out of
+--    the DEFAULT partition); maintenance keeps mcp_platform.audit_partitions_ahead days made.
+--  * mcp.cleanup_old_token_audit_logs() (C, src/pg/audit_retention.cpp) drops whole expired
+--    partitions and trims the boundary day with DELETE.
+--  * token_audit_summary reads a daily rollup (token_audit_daily) for the closed days inside
+--    the window and the raw log only for the partial boundary day, days changed after they
+--    were rolled up ("dirty" days) and the live tail since the rollup watermark; so it equals
+--    the plain 30-day aggregate exactly while reading a small fraction of the rows.
 -- ===========================================================================================
 
+-- pg_dump writes every day partition (they are not extension members) with the log's CHECK
+-- constraints as pg_get_constraintdef prints them, and restoring attaches them to the log that
+-- CREATE EXTENSION made from this script: the two must parse to the same expression. An IN
+-- list over varchar does not survive that round trip (it comes back as ARRAY[…::varchar]::text[]
+-- and ATTACH refuses it as a "different definition"); a text[] constant does.
+ALTER TABLE mcp.token_audit_log
+    DROP CONSTRAINT token_audit_log_operation_check,
+    ADD CONSTRAINT token_audit_log_operation_check CHECK (operation::text = ANY (
+        '{refresh,revoke,validate,set_api_key,set_oauth_client,begin_oauth,complete_oauth,store_tokens,claim_refresh,rotate}'::text[])),
+    DROP CONSTRAINT token_audit_log_status_check,
+    ADD CONSTRAINT token_audit_log_status_check CHECK (status::text = ANY ('{success,failure,pending}'::text[]));
+
+-- Advisory lock keys (two-int form: class 1835233392 = 'mcpp', then one number per job).
+--   1 run_maintenance   2 cleanup   3 partition creation   4 rollup refresh
+
+-- ---- rollup state --------------------------------------------------------------------------
+
+-- One row per (tenant, instance, UTC day, operation, method) for the days before the
+-- watermark, maintained by mcp.refresh_audit_rollup(). Only the last 31 days are kept: the
+-- summary window is 30 days. Tenant table: RLS like every other one.
+CREATE TABLE mcp.token_audit_daily (
+    user_id     uuid        NOT NULL,
+    day         date        NOT NULL,
+    instance_id uuid        NOT NULL,
+    operation   varchar(50) NOT NULL,
+    method      varchar(50),
+    total       bigint      NOT NULL,
+    success     bigint      NOT NULL,
+    failure     bigint      NOT NULL,
+    first_at    timestamptz NOT NULL,
+    last_at     timestamptz NOT NULL,
+    CONSTRAINT token_audit_daily_key UNIQUE NULLS NOT DISTINCT (user_id, day, instance_id, operation, method),
+    CONSTRAINT token_audit_daily_counts_check CHECK (total > 0 AND success >= 0 AND failure >= 0
+                                                     AND success + failure <= total)
+);
+CREATE INDEX token_audit_daily_day_idx ON mcp.token_audit_daily (day);
+
+-- The rollup covers every UTC day before `watermark` (no row: nothing rolled up yet).
+-- token_audit_window holds the sum of the rollup over the days [window_from, window_to).
+CREATE TABLE mcp.token_audit_rollup_state (
+    singleton   boolean NOT NULL DEFAULT true,
+    watermark   date    NOT NULL,
+    window_from date,
+    window_to   date,
+    CONSTRAINT token_audit_rollup_state_pkey PRIMARY KEY (singleton),
+    CONSTRAINT token_audit_rollup_state_singleton CHECK (singleton)
+);
+
+-- The 30-day window's rollup summed per (tenant, instance, operation, method): one row per
+-- group, so the summary reads a few rows per group instead of 30. Valid while its days are
+-- exactly the window's whole days (window_from = the day after the boundary day, window_to =
+-- watermark) and none of them is dirty: from the first maintenance run of a UTC day until
+-- midnight. Otherwise the summary sums the daily rollup instead (same result, slower).
+CREATE TABLE mcp.token_audit_window (
+    user_id     uuid        NOT NULL,
+    instance_id uuid        NOT NULL,
+    operation   varchar(50) NOT NULL,
+    method      varchar(50),
+    total       bigint      NOT NULL,
+    success     bigint      NOT NULL,
+    failure     bigint      NOT NULL,
+    first_at    timestamptz NOT NULL,
+    last_at     timestamptz NOT NULL,
+    CONSTRAINT token_audit_window_key UNIQUE NULLS NOT DISTINCT (user_id, instance_id, operation, method)
+);
+
+-- Days whose raw rows changed after they may have been rolled up (a late insert, a delete,
+-- an update; the trigger below marks them). The summary reads such days from the raw log
+-- until maintenance recomputes them. `gen` lets maintenance clear a mark only if nobody
+-- marked the day again while it was recomputing.
+CREATE TABLE mcp.token_audit_dirty_days (
+    day       date        NOT NULL,
+    gen       bigint      NOT NULL DEFAULT 0,
+    marked_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT token_audit_dirty_days_pkey PRIMARY KEY (day)
+);
+
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['token_audit_daily', 'token_audit_window'] LOOP
+        EXECUTE format('ALTER TABLE mcp.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE mcp.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON mcp.%I AS PERMISSIVE FOR ALL TO PUBLIC '
+                       'USING (user_id = (SELECT mcp.current_user_id())) '
+                       'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', t);
+        EXECUTE format('CREATE POLICY admin_all ON mcp.%I AS PERMISSIVE FOR ALL TO mcp_admin '
+                       'USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END
+$rls$;
+
+-- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp). Fired only for rows
+-- of days already over (WHEN clauses below): a normal audit insert is "today" and never
+-- reaches the function. clock_timestamp(), not now(): a transaction that started before
+-- midnight and inserts after maintenance rolled that day up must still mark it.
+CREATE FUNCTION mcp.token_audit_mark_dirty() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mcp_token_audit_mark_dirty'
+    LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE TRIGGER token_audit_log_dirty_insert AFTER INSERT ON mcp.token_audit_log
+    FOR EACH ROW WHEN (NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    EXECUTE FUNCTION mcp.token_audit_mark_dirty();
+CREATE TRIGGER token_audit_log_dirty_delete AFTER DELETE ON mcp.token_audit_log
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    EXECUTE FUNCTION mcp.token_audit_mark_dirty();
+CREATE TRIGGER token_audit_log_dirty_update AFTER UPDATE ON mcp.token_audit_log
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC')
+                       OR NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    EXECUTE FUNCTION mcp.token_audit_mark_dirty();
+
+-- TRUNCATE of the log empties the rollup too.
+CREATE FUNCTION mcp.token_audit_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM mcp.token_audit_daily;
+    DELETE FROM mcp.token_audit_window;
+    DELETE FROM mcp.token_audit_dirty_days;
+    DELETE FROM mcp.token_audit_rollup_state;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER token_audit_log_truncate AFTER TRUNCATE ON mcp.token_audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp.token_audit_truncated();
+
+-- Audit rows are append-only for the roles: corrections would silently rewrite history.
+REVOKE UPDATE ON mcp.token_audit_log FROM mcp_admin;
+
+-- ---- writing -------------------------------------------------------------------------------
+
 -- Writes one audit row; the user is derived from the instance (which must belong to the
--- current tenant), never taken from the caller.
+-- current tenant), never taken from the caller. The row lands in its day's partition, or in
+-- the DEFAULT partition when that day has none yet: it never fails for want of a partition.
 CREATE FUNCTION mcp.log_token_operation(
     instance_id uuid, operation text, status text, method text DEFAULT NULL,
     error_type text DEFAULT NULL, error_message text DEFAULT NULL,
@@ -14,11 +159,38 @@ AS $$
 DECLARE
     tenant uuid := mcp.current_user_id();
     owner uuid;
+    meta jsonb := coalesce(metadata, '{}'::jsonb);
     new_id bigint;
 BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
             HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    IF log_token_operation.instance_id IS NULL THEN
+        RAISE EXCEPTION 'instance_id must not be null' USING ERRCODE = '22023';
+    END IF;
+    IF operation IS NULL OR operation NOT IN ('refresh', 'revoke', 'validate', 'set_api_key',
+            'set_oauth_client', 'begin_oauth', 'complete_oauth', 'store_tokens', 'claim_refresh',
+            'rotate') THEN
+        RAISE EXCEPTION 'invalid audit operation' USING ERRCODE = '22023',
+            DETAIL = 'operation must be one of refresh, revoke, validate, set_api_key, '
+                     'set_oauth_client, begin_oauth, complete_oauth, store_tokens, claim_refresh, rotate.';
+    END IF;
+    IF status IS NULL OR status NOT IN ('success', 'failure', 'pending') THEN
+        RAISE EXCEPTION 'invalid audit status' USING ERRCODE = '22023',
+            DETAIL = 'status must be one of success, failure, pending.';
+    END IF;
+    IF length(method) > 50 THEN
+        RAISE EXCEPTION 'audit method longer than 50 characters' USING ERRCODE = '22023';
+    END IF;
+    IF length(error_type) > 100 THEN
+        RAISE EXCEPTION 'audit error type longer than 100 characters' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(meta) <> 'object' THEN
+        RAISE EXCEPTION 'audit metadata must be a json object' USING ERRCODE = '22023';
+    END IF;
+    IF octet_length(meta::text) > 8192 THEN
+        RAISE EXCEPTION 'audit metadata larger than 8192 bytes' USING ERRCODE = '22023';
     END IF;
     SELECT s.user_id INTO owner FROM mcp.mcp_service_table s
      WHERE s.user_id = tenant AND s.instance_id = log_token_operation.instance_id;
@@ -26,30 +198,349 @@ BEGIN
         RAISE EXCEPTION 'instance % does not belong to the current tenant', log_token_operation.instance_id
             USING ERRCODE = '42501';
     END IF;
+    -- A provider's error text can be long: keep the first 1000 characters rather than lose
+    -- the event.
     INSERT INTO mcp.token_audit_log AS l (instance_id, user_id, operation, status, method,
                                           error_type, error_message, metadata)
     VALUES (log_token_operation.instance_id, owner, operation, status, method, error_type,
-            error_message, coalesce(metadata, '{}'::jsonb))
+            left(error_message, 1000), meta)
     RETURNING l.audit_id INTO new_id;
     RETURN new_id;
 END
 $$;
+
+-- ---- partitions ----------------------------------------------------------------------------
+
+-- Creates the daily partitions covering [from_ts, to_ts] (UTC days, both ends included) that
+-- do not exist yet, moving any rows of those days out of the DEFAULT partition; returns how
+-- many it created. Past or future. A new partition is built detached (CREATE TABLE … LIKE)
+-- and then attached: ATTACH takes only SHARE UPDATE EXCLUSIVE on the log, so inserts into
+-- other days never wait for it.
+CREATE FUNCTION mcp.ensure_audit_partitions(from_ts timestamptz, to_ts timestamptz) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d date;
+    last_day date;
+    pname text;
+    lo timestamptz;
+    hi timestamptz;
+    created integer := 0;
+BEGIN
+    IF from_ts IS NULL OR to_ts IS NULL OR NOT isfinite(from_ts) OR NOT isfinite(to_ts) THEN
+        RAISE EXCEPTION 'partition range must be finite and not null' USING ERRCODE = '22023';
+    END IF;
+    IF from_ts > to_ts THEN
+        RAISE EXCEPTION 'partition range starts after it ends' USING ERRCODE = '22023';
+    END IF;
+    d := (from_ts AT TIME ZONE 'UTC')::date;
+    last_day := (to_ts AT TIME ZONE 'UTC')::date;
+    IF last_day - d > 3660 THEN
+        RAISE EXCEPTION 'partition range longer than 3660 days' USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_advisory_xact_lock(1835233392, 3);
+    WHILE d <= last_day LOOP
+        pname := 'token_audit_log_p' || to_char(d, 'YYYYMMDD');
+        IF to_regclass('mcp.' || quote_ident(pname)) IS NULL THEN
+            lo := d::timestamp AT TIME ZONE 'UTC';
+            hi := (d + 1)::timestamp AT TIME ZONE 'UTC';
+            EXECUTE format('CREATE TABLE mcp.%I (LIKE mcp.token_audit_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', pname);
+            -- No row of this day may reach the DEFAULT partition between the move and the
+            -- attach (ATTACH locks it anyway, so this costs nothing more).
+            LOCK TABLE mcp.token_audit_log_default IN EXCLUSIVE MODE;
+            EXECUTE format('WITH moved AS (DELETE FROM mcp.token_audit_log_default '
+                           'WHERE created_at >= $1 AND created_at < $2 RETURNING *) '
+                           'INSERT INTO mcp.%I SELECT * FROM moved', pname) USING lo, hi;
+            EXECUTE format('ALTER TABLE mcp.token_audit_log ATTACH PARTITION mcp.%I FOR VALUES FROM (%L) TO (%L)',
+                           pname, lo, hi);
+            created := created + 1;
+        END IF;
+        d := d + 1;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+-- ---- retention (C) -------------------------------------------------------------------------
+
+-- Removes audit rows older than `retention` (NULL: the mcp_platform.audit_retention setting,
+-- default 90 days) and returns how many: expired day partitions are dropped whole (their rows
+-- counted under lock first), the boundary day is trimmed with DELETE. See
+-- src/pg/audit_retention.cpp for the locking.
+CREATE FUNCTION mcp.cleanup_old_token_audit_logs(retention interval DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mcp_cleanup_old_token_audit_logs'
+    LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp;
+
+-- ---- rollup and summary --------------------------------------------------------------------
+
+-- Start of the first day not covered by the rollup ('-infinity': nothing rolled up yet).
+CREATE FUNCTION mcp.audit_rollup_watermark() RETURNS timestamptz
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.watermark::timestamp AT TIME ZONE 'UTC' FROM mcp.token_audit_rollup_state s),
+                    '-infinity'::timestamptz)
+$$;
+
+-- Whether token_audit_window holds exactly the rollup part of the current window.
+CREATE FUNCTION mcp.audit_window_valid() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((
+        SELECT s.window_from = ((now() - interval '30 days') AT TIME ZONE 'UTC')::date + 1
+           AND s.window_to = s.watermark
+           AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x
+                            WHERE x.day >= s.window_from AND x.day < s.window_to)
+          FROM mcp.token_audit_rollup_state s), false)
+$$;
+
+-- Recomputes one day of the rollup from the raw log.
+CREATE FUNCTION mcp.audit_rollup_day(d date) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM mcp.token_audit_daily WHERE day = d;
+    INSERT INTO mcp.token_audit_daily (user_id, day, instance_id, operation, method, total, success,
+                                       failure, first_at, last_at)
+    SELECT l.user_id, d, l.instance_id, l.operation, l.method, count(*),
+           count(*) FILTER (WHERE l.status = 'success'), count(*) FILTER (WHERE l.status = 'failure'),
+           min(l.created_at), max(l.created_at)
+      FROM mcp.token_audit_log l
+     WHERE l.created_at >= d::timestamp AT TIME ZONE 'UTC'
+       AND l.created_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
+     GROUP BY l.user_id, l.instance_id, l.operation, l.method;
+$$;
+
+-- Brings the rollup up to date: recomputes dirty days, then rolls up every day that is over
+-- (UTC) and not rolled up yet, within the last 31 days. Returns the number of days computed.
+CREATE FUNCTION mcp.refresh_audit_rollup() RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    horizon date := today - 31;
+    wm date;
+    d date;
+    g bigint;
+    n integer := 0;
+    pname text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1835233392, 4);
+    SELECT s.watermark INTO wm FROM mcp.token_audit_rollup_state s;
+
+    -- Older than the window: never read again.
+    DELETE FROM mcp.token_audit_daily WHERE day < horizon;
+    DELETE FROM mcp.token_audit_dirty_days WHERE day < horizon;
+
+    -- 1. Days changed after they were rolled up. A mark is cleared only if its generation is
+    --    unchanged: a concurrent writer re-marking the day keeps it dirty.
+    IF wm IS NOT NULL THEN
+        FOR d, g IN SELECT x.day, x.gen FROM mcp.token_audit_dirty_days x WHERE x.day < wm ORDER BY x.day LOOP
+            PERFORM mcp.audit_rollup_day(d);
+            DELETE FROM mcp.token_audit_dirty_days x WHERE x.day = d AND x.gen = g;
+            n := n + 1;
+        END LOOP;
+    END IF;
+
+    -- 2. Advance over the days that are over.
+    IF wm IS NULL THEN
+        SELECT (min(l.created_at) AT TIME ZONE 'UTC')::date INTO wm FROM mcp.token_audit_log l;
+        wm := coalesce(least(wm, today), today);
+    END IF;
+    wm := greatest(wm, horizon);
+    d := wm;
+    WHILE d < today LOOP
+        -- A transaction that began before midnight may still be writing rows of day d (its
+        -- now() is yesterday, so the dirty trigger does not fire): wait for such writers by
+        -- taking SHARE on the day's partition and on the DEFAULT partition.
+        pname := 'token_audit_log_p' || to_char(d, 'YYYYMMDD');
+        BEGIN
+            SET LOCAL lock_timeout = '1s';
+            IF to_regclass('mcp.' || quote_ident(pname)) IS NOT NULL THEN
+                EXECUTE format('LOCK TABLE mcp.%I IN SHARE MODE', pname);
+            END IF;
+            LOCK TABLE mcp.token_audit_log_default IN SHARE MODE;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE WARNING 'audit rollup stops before % (a writer of that day is still running)', d;
+            EXIT;
+        END;
+        -- a mark of this day, read before the day is computed, is cleared after (see 1.)
+        g := NULL;
+        SELECT x.gen INTO g FROM mcp.token_audit_dirty_days x WHERE x.day = d;
+        PERFORM mcp.audit_rollup_day(d);
+        IF g IS NOT NULL THEN
+            DELETE FROM mcp.token_audit_dirty_days x WHERE x.day = d AND x.gen = g;
+        END IF;
+        n := n + 1;
+        d := d + 1;
+    END LOOP;
+    INSERT INTO mcp.token_audit_rollup_state AS s (singleton, watermark) VALUES (true, d)
+        ON CONFLICT (singleton) DO UPDATE SET watermark = excluded.watermark;
+
+    -- 3. The window's sum over its whole days: the day after the boundary day (today - 30)
+    --    up to the watermark.
+    DELETE FROM mcp.token_audit_window;
+    INSERT INTO mcp.token_audit_window (user_id, instance_id, operation, method, total, success, failure,
+                                        first_at, last_at)
+    SELECT r.user_id, r.instance_id, r.operation, r.method, sum(r.total), sum(r.success), sum(r.failure),
+           min(r.first_at), max(r.last_at)
+      FROM mcp.token_audit_daily r
+     WHERE r.day >= today - 29 AND r.day < d
+     GROUP BY r.user_id, r.instance_id, r.operation, r.method;
+    UPDATE mcp.token_audit_rollup_state SET window_from = today - 29, window_to = d;
+    RETURN n;
+END
+$$;
+
+-- The raw-log parts of the summary (see the view below), each aggregated per group. Each part
+-- is planned with its own time range as constants, so only the one or two partitions it reads
+-- are planned (the view would otherwise plan every partition of the log for every part).
+-- SECURITY INVOKER: the log's RLS applies to the caller.
+CREATE FUNCTION mcp.audit_summary_raw_parts()
+    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar, total bigint,
+                   success bigint, failure bigint, first_at timestamptz, last_at timestamptz)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lo timestamptz := now() - interval '30 days';
+    lo_day_end timestamptz := date_trunc('day', now() - interval '30 days', 'UTC') + interval '24 hours';
+    wm timestamptz := mcp.audit_rollup_watermark();
+    part constant text :=
+        'SELECT l.instance_id, l.user_id, l.operation, l.method, count(*), '
+        'count(*) FILTER (WHERE l.status = ''success''), count(*) FILTER (WHERE l.status = ''failure''), '
+        'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
+        'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4';
+    d date;
+BEGIN
+    -- edge: the boundary day from the window start on, below the watermark
+    IF least(lo_day_end, wm) > lo THEN
+        RETURN QUERY EXECUTE format(part, lo, least(lo_day_end, wm));
+    END IF;
+    -- dirty days inside the rolled-up range
+    FOR d IN SELECT x.day FROM mcp.token_audit_dirty_days x
+              WHERE x.day > (lo AT TIME ZONE 'UTC')::date AND x.day < (wm AT TIME ZONE 'UTC')::date
+              ORDER BY x.day LOOP
+        RETURN QUERY EXECUTE format(part, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    END LOOP;
+    -- tail: from the watermark (or the window start) on
+    RETURN QUERY EXECUTE format(part, greatest(lo, wm), 'infinity'::timestamptz);
+END
+$$;
+
+-- 30-day operation statistics (security_invoker: RLS shows the current tenant's rows only).
+-- Equal to the plain aggregate
+--     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
+--      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
+-- and built from four disjoint parts of the window [now() - 30 days, now()]:
+--   rollup  the whole days after the boundary day and before the watermark, not dirty: one
+--           row per group from token_audit_window when it is valid, else the daily rollup
+--   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
+--   dirty   raw rows of dirty days inside the rolled-up range
+--   tail    raw rows from the watermark (or the window start) on
+-- (the last three from mcp.audit_summary_raw_parts()).
+CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
+WITH parts AS (
+    -- the rollup part when the window table is valid: one row per group
+    SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, w.success, w.failure,
+           w.first_at, w.last_at
+      FROM mcp.token_audit_window w
+     WHERE (SELECT mcp.audit_window_valid())
+    UNION ALL
+    -- otherwise: the daily rollup
+    SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure,
+           r.first_at, r.last_at
+      FROM mcp.token_audit_daily r
+     WHERE NOT (SELECT mcp.audit_window_valid())
+       AND r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
+       AND r.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
+       AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
+    UNION ALL
+    SELECT p.instance_id, p.user_id, p.operation, p.method, p.total, p.success, p.failure,
+           p.first_at, p.last_at
+      FROM mcp.audit_summary_raw_parts() p
+)
+SELECT p.instance_id,
+       p.user_id,
+       p.operation,
+       p.method,
+       sum(p.total)::bigint                                   AS total_operations,
+       sum(p.success)::bigint                                 AS success_count,
+       sum(p.failure)::bigint                                 AS failure_count,
+       round(100.0 * sum(p.success) / sum(p.total), 2)        AS success_rate,
+       min(p.first_at)                                        AS first_operation_at,
+       max(p.last_at)                                         AS last_operation_at
+  FROM parts p
+ GROUP BY p.instance_id, p.user_id, p.operation, p.method;
+
+-- ---- maintenance ---------------------------------------------------------------------------
+
+-- One maintenance pass: instance expiry (mcp.expire_instances(), when the plan-limits part
+-- provides it), rollup upkeep, partition upkeep (rows of the DEFAULT partition moved into
+-- their days, mcp_platform.audit_partitions_ahead days made ahead) and retention. Safe to run
+-- concurrently with itself: a second caller returns at once with "skipped": true.
+CREATE FUNCTION mcp.run_maintenance() RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ahead integer := coalesce(nullif(current_setting('mcp_platform.audit_partitions_ahead', true), '')::integer, 7);
+    lo timestamptz;
+    hi timestamptz;
+    created integer := 0;
+    rolled integer;
+    expired bigint;
+    removed bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(1835233392, 1) THEN
+        RETURN jsonb_build_object('skipped', true);
+    END IF;
+    -- The plan-limits part defines mcp.expire_instances(); look it up at run time so this
+    -- works with or without it.
+    IF to_regprocedure('mcp.expire_instances()') IS NOT NULL THEN
+        EXECUTE 'SELECT mcp.expire_instances()' INTO expired;
+    END IF;
+    rolled := mcp.refresh_audit_rollup();
+    -- Creating a partition locks the DEFAULT partition until commit, and cleanup locks the
+    -- whole log until commit: both come last, so they are held only for a moment.
+    SELECT min(l.created_at), max(l.created_at) INTO lo, hi FROM mcp.token_audit_log_default l;
+    IF lo IS NOT NULL THEN
+        created := created + mcp.ensure_audit_partitions(lo, hi);
+    END IF;
+    created := created + mcp.ensure_audit_partitions(now(), now() + make_interval(days => ahead));
+    removed := mcp.cleanup_old_token_audit_logs(NULL);
+    RETURN jsonb_build_object('skipped', false, 'partitions_created', created, 'rollup_days', rolled,
+                              'expired_instances', expired, 'removed_audit_rows', removed);
+END
+$$;
+
+-- ---- privileges and backup -----------------------------------------------------------------
+REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
+    mcp.token_audit_dirty_days FROM PUBLIC;
+REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
+    mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
+    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(),
+    mcp.audit_rollup_day(date),
+    mcp.refresh_audit_rollup(),
+    mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb)
     TO mcp_app, mcp_admin;
-
--- 30-day operation statistics of the current tenant (security_invoker: RLS applies).
-CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
-SELECT l.instance_id,
-       l.user_id,
-       l.operation,
-       l.method,
-       count(*)                                          AS total_operations,
-       count(*) FILTER (WHERE l.status = 'success')      AS success_count,
-       count(*) FILTER (WHERE l.status = 'failure')      AS failure_count,
-       round(100.0 * count(*) FILTER (WHERE l.status = 'success') / count(*), 2) AS success_rate,
-       min(l.created_at)                                 AS first_operation_at,
-       max(l.created_at)                                 AS last_operation_at
-  FROM mcp.token_audit_log l
- WHERE l.created_at >= now() - interval '30 days'
- GROUP BY l.instance_id, l.user_id, l.operation, l.method;
+-- The summary is security_invoker: its readers need the rollup (RLS) and its bookkeeping.
+GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
+    mcp.token_audit_dirty_days TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid(),
+    mcp.audit_summary_raw_parts() TO mcp_app, mcp_admin;
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
+-- Retention and partitions are the platform operator's.
+GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
+    mcp.cleanup_old_token_audit_logs(interval), mcp.refresh_audit_rollup(), mcp.run_maintenance()
+    TO mcp_admin;
+
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_window', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_rollup_state', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_dirty_days', '');

@@ -1,0 +1,117 @@
+-- mcp.cleanup_old_token_audit_logs (SPEC §7): expired day partitions are dropped whole, the
+-- boundary day is trimmed, the exact number of removed rows is returned, nothing younger than
+-- the retention is touched. Times are relative to now().
+\set VERBOSITY terse
+SET search_path = mcp, public;
+
+CREATE FUNCTION pg_temp.day_partition(ts timestamptz) RETURNS regclass LANGUAGE sql AS $$
+    SELECT to_regclass('mcp.token_audit_log_p' || to_char(ts AT TIME ZONE 'UTC', 'YYYYMMDD'))
+$$;
+-- rows: n rows of one instance at one moment
+CREATE FUNCTION pg_temp.add_rows(n int, at timestamptz, op text DEFAULT 'refresh') RETURNS void LANGUAGE sql AS $$
+    INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, created_at)
+    SELECT '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', op,
+           CASE WHEN g % 3 = 0 THEN 'failure' ELSE 'success' END, 'oauth2', at
+      FROM generate_series(1, n) AS g
+$$;
+
+-- Day partitions from 100 days ago to 85 days ago, and today's.
+SELECT mcp.ensure_audit_partitions(now() - interval '100 days', now() - interval '85 days') AS created;
+SELECT mcp.ensure_audit_partitions(now(), now()) AS created_today;
+SELECT pg_temp.add_rows(3, now() - interval '100 days');                       -- expired, own partition
+SELECT pg_temp.add_rows(4, now() - interval '91 days');                        -- expired, own partition
+SELECT pg_temp.add_rows(5, now() - interval '90 days' - interval '1 minute');  -- expired, at the boundary
+SELECT pg_temp.add_rows(6, now() - interval '90 days' + interval '1 hour');    -- kept, at the boundary
+SELECT pg_temp.add_rows(7, now() - interval '89 days');                        -- kept
+SELECT pg_temp.add_rows(8, now());                                             -- kept, today
+-- the DEFAULT partition: an expired row of a day without partition, and a young one
+SELECT pg_temp.add_rows(2, now() - interval '120 days');
+SELECT pg_temp.add_rows(1, now() - interval '20 days');
+SELECT count(*) AS rows_in_default FROM ONLY token_audit_log_default;
+
+SELECT count(*) AS total, count(*) FILTER (WHERE created_at < now() - interval '90 days') AS expired
+  FROM token_audit_log;
+SELECT count(*) AS expired_day_partitions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'mcp.token_audit_log'::regclass AND c.relname ~ '^token_audit_log_p'
+   AND CASE WHEN c.relname ~ '^token_audit_log_p[0-9]{8}$'
+            THEN to_date(substr(c.relname, 18), 'YYYYMMDD') < ((now() - interval '90 days') AT TIME ZONE 'UTC')::date END;
+
+-- the exact count: 3 + 4 + 5 + 2
+SELECT mcp.cleanup_old_token_audit_logs('90 days') AS removed;
+SELECT count(*) AS total, count(*) FILTER (WHERE created_at < now() - interval '90 days') AS expired,
+       count(*) FILTER (WHERE created_at >= now() - interval '90 days' + interval '30 minutes'
+                          AND created_at < now() - interval '88 days') AS boundary_and_next_kept
+  FROM token_audit_log;
+-- whole partitions are gone (dropped, not emptied); the younger ones are all still there
+SELECT count(*) AS expired_day_partitions_left FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'mcp.token_audit_log'::regclass AND c.relname ~ '^token_audit_log_p'
+   AND CASE WHEN c.relname ~ '^token_audit_log_p[0-9]{8}$'
+            THEN to_date(substr(c.relname, 18), 'YYYYMMDD') < ((now() - interval '90 days') AT TIME ZONE 'UTC')::date END;
+SELECT pg_temp.day_partition(now() - interval '100 days') IS NULL AS dropped_100,
+       pg_temp.day_partition(now() - interval '91 days') IS NULL AS dropped_91,
+       pg_temp.day_partition(now() - interval '89 days') IS NOT NULL AS kept_89,
+       pg_temp.day_partition(now() - interval '85 days') IS NOT NULL AS kept_85,
+       pg_temp.day_partition(now()) IS NOT NULL AS kept_today;
+SELECT count(*) AS rows_in_default FROM ONLY token_audit_log_default;
+-- a second run finds nothing
+SELECT mcp.cleanup_old_token_audit_logs('90 days') AS removed_again;
+
+-- ---- the default retention comes from mcp_platform.audit_retention --------------------------
+SHOW mcp_platform.audit_retention;
+SELECT pg_temp.add_rows(9, now() - interval '95 days');   -- into the DEFAULT partition (its day was dropped)
+SET mcp_platform.audit_retention = '100 days';
+SELECT mcp.cleanup_old_token_audit_logs() AS removed_with_100_days;
+SET mcp_platform.audit_retention = '94 days';
+SELECT mcp.cleanup_old_token_audit_logs() AS removed_with_94_days;
+SELECT mcp.cleanup_old_token_audit_logs(NULL) AS removed_with_null;
+RESET mcp_platform.audit_retention;
+
+-- ---- invalid retention ----------------------------------------------------------------------
+SELECT mcp.cleanup_old_token_audit_logs('0 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mcp.cleanup_old_token_audit_logs('-1 day');
+\echo :LAST_ERROR_SQLSTATE
+SET mcp_platform.audit_retention = 'ninety days';
+SELECT mcp.cleanup_old_token_audit_logs();
+\echo :LAST_ERROR_SQLSTATE
+RESET mcp_platform.audit_retention;
+
+-- ---- a short retention trims today's own partition too, row by row, exactly -----------------
+SELECT count(*) AS rows_before FROM token_audit_log;
+SELECT mcp.cleanup_old_token_audit_logs('1 microsecond') AS removed_all_older_rows;
+SELECT count(*) AS rows_after FROM token_audit_log;
+-- a query that has the log open while cleanup wants to drop one of its partitions gets a
+-- clean error (55006; the message names the partition, so only the code is shown), and the
+-- session goes on
+SELECT pg_temp.add_rows(1, now() - interval '100 days');
+SELECT mcp.ensure_audit_partitions(now() - interval '100 days', now() - interval '100 days') AS created;
+\set VERBOSITY sqlstate
+SELECT mcp.cleanup_old_token_audit_logs('90 days') + count(*) FROM token_audit_log;
+\set VERBOSITY terse
+SELECT 1 AS session_still_works;
+
+-- ---- it runs as the admin role, inside a transaction, and releases nothing early ------------
+SELECT pg_temp.add_rows(2, now() - interval '200 days');
+SELECT mcp.ensure_audit_partitions(now() - interval '200 days', now() - interval '200 days') AS created;
+BEGIN;
+SET LOCAL ROLE mcp_admin;
+SELECT mcp.cleanup_old_token_audit_logs('90 days') AS removed_by_admin;
+-- the log is locked until commit (that is why maintenance calls cleanup last)
+SELECT mode FROM pg_locks WHERE relation = 'mcp.token_audit_log'::regclass AND pid = pg_backend_pid()
+   AND mode = 'AccessExclusiveLock';
+-- lock_timeout was set for the drop only
+SHOW lock_timeout;
+COMMIT;
+
+-- clean up for the following tests
+TRUNCATE token_audit_log;
+DO $$
+DECLARE p regclass;
+BEGIN
+    FOR p IN SELECT inhrelid::regclass FROM pg_inherits
+              WHERE inhparent = 'mcp.token_audit_log'::regclass
+                AND inhrelid <> 'mcp.token_audit_log_default'::regclass LOOP
+        EXECUTE format('DROP TABLE %s', p);
+    END LOOP;
+END
+$$;
