@@ -62,3 +62,26 @@ SELECT * FROM mcp.get_credentials(:'ada_instance');
 \set ON_ERROR_STOP on
 ROLLBACK;
 RESET ROLE;
+
+\echo '--- plan limits: ada is on the free plan (one active instance); a second one is refused'
+SET ROLE mcp_app;
+BEGIN;
+SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
+\set ON_ERROR_STOP 0
+\set SHOW_CONTEXT never
+SELECT mcp.create_instance('gmail', 'second instance');
+\set SHOW_CONTEXT errors
+\set ON_ERROR_STOP 1
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK;
+\echo '--- ... until mcp_admin upgrades her to pro (unlimited)'
+SET ROLE mcp_admin;
+SELECT mcp.set_plan(:'ada', 'pro', now() + interval '1 month');
+SET ROLE mcp_app;
+BEGIN;
+SELECT set_config('mcp.user_id', :'ada', true) IS NOT NULL AS tenant_is_ada;
+SELECT mcp.create_instance('gmail', 'second instance') IS NOT NULL AS created_on_pro;
+SELECT plan_type, active_instances FROM mcp.user_plans;
+COMMIT;
+SELECT mcp_service_name, total_instances_created, active_instances_count FROM mcp.service_stats ORDER BY 1;
+RESET ROLE;

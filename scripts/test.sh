@@ -7,7 +7,8 @@
 # Exits non-zero on any failure, after printing regression.diffs and the server log.
 #
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names, for
-# development), SKIP_UNIT=1, SKIP_FUZZ=1, SKIP_WORKER=1 (no second, preloaded cluster).
+# development), SKIP_UNIT=1, SKIP_FUZZ=1, SKIP_STRESS=1, STRESS_SECONDS (default 10),
+# SKIP_WORKER=1 (no second, preloaded cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -76,10 +77,30 @@ mcp_cluster_start "$WORK/cluster" \
 mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
 mcp_cluster_reload
 run_installcheck "keyring file"
+# Bounded stress tests against the same cluster (test/stress/*.sh; STRESS_SECONDS per phase).
+if [ "${SKIP_STRESS:-0}" != 1 ]; then
+    for stress in test/stress/*.sh; do
+        [ -f "$stress" ] || continue
+        mcp_log "stress: $stress"
+        if bash "$stress"; then
+            PASSED_COUNT=$((PASSED_COUNT + 1))
+        else
+            FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+        fi
+    done
+fi
 
 # The canary secret must reach neither the server log (debug5), nor relation files, nor WAL.
 mcp_log "canary test: no plaintext secret in log, heap or WAL"
 if MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_no_plaintext.sh; then
+    PASSED_COUNT=$((PASSED_COUNT + 1))
+else
+    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
+fi
+
+# pg_dump / pg_restore round trip of a populated database, with the same and another keyring.
+mcp_log "pg_dump / pg_restore round trip"
+if KEYRING=$KEYRING MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_dump_restore.sh; then
     PASSED_COUNT=$((PASSED_COUNT + 1))
 else
     FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))

@@ -1,3 +1,309 @@
 -- ===========================================================================================
--- Plan-limit enforcement (SPEC §5). Filled in by the plan-limits work.
+-- Plan-limit enforcement (SPEC §5): the C trigger mcp.enforce_plan_limit() on
+-- mcp_service_table keeps user_plans.active_instances (the per-user count of rows with
+-- status = 'active') exact, and refuses an activation beyond the effective plan limit
+-- with MC001. See src/pg/plan_limits.cpp for the concurrency
+-- argument and README "Plans and limits" for the rules.
 -- ===========================================================================================
+
+-- ---- per-service usage statistics without a hot row --------------------------------------
+-- Nothing per service is written when an instance is created: mcp.service_stats counts the
+-- rows (exact by construction; instance creations for one service never meet on a row).
+-- Only deleted instances need remembering, for total_instances_created: a statement-level
+-- trigger adds each statement's deletions per service to one of 64 shard rows (chosen by
+-- backend), so concurrent deletions rarely meet either. Not a tenant table (no user data).
+CREATE TABLE mcp.service_counters (
+    mcp_service_id uuid     NOT NULL,
+    shard          smallint NOT NULL,
+    deleted        bigint   NOT NULL DEFAULT 0,
+    CONSTRAINT service_counters_pkey PRIMARY KEY (mcp_service_id, shard),
+    CONSTRAINT service_counters_service_fkey FOREIGN KEY (mcp_service_id)
+        REFERENCES mcp.mcp_table (mcp_service_id) ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('mcp.service_counters', '');
+
+CREATE FUNCTION mcp.count_deleted_instances() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, deleted)
+    SELECT d.mcp_service_id, (pg_catalog.pg_backend_pid() % 64)::smallint, count(*)
+      FROM deleted_rows d
+      JOIN mcp.mcp_table t ON t.mcp_service_id = d.mcp_service_id
+     GROUP BY d.mcp_service_id
+    ON CONFLICT (mcp_service_id, shard) DO UPDATE SET deleted = c.deleted + excluded.deleted;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION mcp.count_deleted_instances() FROM PUBLIC;
+CREATE TRIGGER mcp_service_table_count_deleted
+    AFTER DELETE ON mcp.mcp_service_table
+    REFERENCING OLD TABLE AS deleted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp.count_deleted_instances();
+
+-- ---- the enforcement trigger ---------------------------------------------------------------
+CREATE FUNCTION mcp.enforce_plan_limit() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mcp_enforce_plan_limit'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mcp.enforce_plan_limit() FROM PUBLIC;
+
+-- AFTER triggers fire after the row's foreign-key checks (RI_ConstraintTrigger_* sort first),
+-- see the final row (after every BEFORE trigger), and may update the user's other rows
+-- (the expiry sweep) without upsetting a multi-row UPDATE that is still running.
+CREATE TRIGGER mcp_service_table_plan_limit_insert
+    AFTER INSERT ON mcp.mcp_service_table
+    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+-- Only status and expires_at matter: record_usage and other column updates never fire it.
+CREATE TRIGGER mcp_service_table_plan_limit_update
+    AFTER UPDATE OF status, expires_at ON mcp.mcp_service_table
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+    EXECUTE FUNCTION mcp.enforce_plan_limit();
+CREATE TRIGGER mcp_service_table_plan_limit_delete
+    AFTER DELETE ON mcp.mcp_service_table
+    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+
+-- ---- service statistics --------------------------------------------------------------------
+-- Exact per-service counts: total_instances_created (every instance ever inserted: the rows
+-- plus the deleted ones) and active_instances_count (active instances as SPEC §5 defines
+-- them: status 'active' and not past expires_at). Counted from
+-- the rows with the rights of the view's owner (aggregates across tenants; no tenant row is
+-- shown): the cost is one index scan per service, proportional to its instances.
+CREATE FUNCTION mcp.service_stats_rows()
+    RETURNS TABLE (mcp_service_id uuid, mcp_service_name varchar, is_active boolean,
+                   total_instances_created bigint, active_instances_count bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.mcp_service_id, t.mcp_service_name, t.is_active,
+           (SELECT count(*) FROM mcp.mcp_service_table s WHERE s.mcp_service_id = t.mcp_service_id)
+             + (SELECT coalesce(sum(c.deleted), 0) FROM mcp.service_counters c
+                 WHERE c.mcp_service_id = t.mcp_service_id)::bigint,
+           (SELECT count(*) FROM mcp.mcp_service_table s
+             WHERE s.mcp_service_id = t.mcp_service_id AND s.status = 'active'
+               AND (s.expires_at IS NULL OR s.expires_at > pg_catalog.now()))
+      FROM mcp.mcp_table t;
+$$;
+REVOKE ALL ON FUNCTION mcp.service_stats_rows() FROM PUBLIC;
+CREATE VIEW mcp.service_stats WITH (security_invoker = true) AS
+SELECT * FROM mcp.service_stats_rows();
+
+-- Copies the exact statistics into the legacy mcp_table columns (for queries of the original
+-- design that read them); returns how many services changed. Cheap: one row per service.
+CREATE FUNCTION mcp.refresh_service_stats() RETURNS bigint
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH changed AS (
+        UPDATE mcp.mcp_table AS t
+           SET total_instances_created = s.total_instances_created::integer,
+               active_instances_count = s.active_instances_count::integer
+          FROM mcp.service_stats AS s
+         WHERE s.mcp_service_id = t.mcp_service_id
+           AND (t.total_instances_created, t.active_instances_count)
+               IS DISTINCT FROM (s.total_instances_created::integer, s.active_instances_count::integer)
+        RETURNING 1)
+    SELECT count(*) FROM changed;
+$$;
+
+-- ---- counter verification --------------------------------------------------------------------
+-- Rows whose stored count differs from the truth; empty when the counters are exact.
+--  * user_active:    user_plans.active_instances vs the user's rows with status 'active'
+--                    (stored is NULL for a user with active rows but no plan row)
+-- Per-service counts are computed from the rows (mcp.service_stats), so they cannot drift;
+-- the legacy mcp_table columns are a snapshot refreshed by mcp.refresh_service_stats().
+CREATE FUNCTION mcp.verify_counters()
+    RETURNS TABLE (counter text, id uuid, stored bigint, actual bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH truth AS (
+        SELECT s.user_id, count(*) AS n
+          FROM mcp.mcp_service_table s WHERE s.status = 'active' GROUP BY s.user_id),
+    plans AS (
+        SELECT coalesce(p.user_id, t.user_id) AS user_id, p.active_instances::bigint AS stored,
+               coalesce(t.n, 0) AS actual
+          FROM mcp.user_plans p FULL JOIN truth t ON t.user_id = p.user_id)
+    SELECT 'user_active', user_id, stored, actual FROM plans
+     WHERE stored IS DISTINCT FROM actual
+    ORDER BY 1, 2;
+$$;
+REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC;
+
+-- Recomputes every user's counter from the rows (after a TRUNCATE, a data load with triggers
+-- disabled, or anything else verify_counters reports); returns how many plans changed.
+-- Instance writes wait while it runs (SHARE ROW EXCLUSIVE on mcp_service_table), so the
+-- counts it writes are the truth at one moment.
+CREATE FUNCTION mcp.repair_counters() RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    LOCK TABLE mcp.mcp_service_table IN SHARE ROW EXCLUSIVE MODE;
+    WITH truth AS (
+        SELECT p.user_id,
+               (SELECT count(*) FROM mcp.mcp_service_table s
+                 WHERE s.user_id = p.user_id AND s.status = 'active') AS n
+          FROM mcp.user_plans p),
+    fixed AS (
+        UPDATE mcp.user_plans AS p SET active_instances = t.n
+          FROM truth t
+         WHERE t.user_id = p.user_id AND p.active_instances <> t.n
+        RETURNING 1)
+    SELECT count(*) INTO changed FROM fixed;
+    RETURN changed;
+END
+$$;
+REVOKE ALL ON FUNCTION mcp.repair_counters() FROM PUBLIC;
+
+-- ---- the instance API ------------------------------------------------------------------------
+-- The tenant is mcp.current_user_id(); each function acts on the tenant's own rows only.
+-- They run with the caller's rights (RLS applies), so the trigger enforces the plan exactly as
+-- for a plain INSERT or UPDATE.
+
+-- Creates an active instance of a service; MC002 when the service is unknown or inactive,
+-- MC001 beyond the plan limit.
+CREATE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
+                                    expires_at timestamptz DEFAULT NULL) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+    service_id uuid;
+    service_active boolean;
+    new_id uuid;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    IF create_instance.expires_at IS NOT NULL AND create_instance.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
+    END IF;
+    SELECT t.mcp_service_id, t.is_active INTO service_id, service_active
+      FROM mcp.mcp_table t WHERE t.mcp_service_name = create_instance.service_name;
+    IF service_id IS NULL THEN
+        RAISE EXCEPTION 'service "%" does not exist', create_instance.service_name
+            USING ERRCODE = 'MC002';
+    ELSIF NOT service_active THEN
+        RAISE EXCEPTION 'service "%" is inactive', create_instance.service_name
+            USING ERRCODE = 'MC002',
+                  DETAIL = 'An inactive service accepts no new or reactivated instances.';
+    END IF;
+    INSERT INTO mcp.mcp_service_table AS s (user_id, mcp_service_id, custom_name, expires_at, status)
+    VALUES (tenant, service_id, create_instance.custom_name, create_instance.expires_at, 'active')
+    RETURNING s.instance_id INTO new_id;
+    RETURN new_id;
+END
+$$;
+
+-- Sets a new expiry, bumps renewed_count and last_renewed_at. An 'expired' (or active) instance
+-- becomes 'active' — within the plan limit (MC001 otherwise); an 'inactive' one, which its user
+-- switched off, stays inactive.
+CREATE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    IF renew_instance.expires_at IS NULL OR renew_instance.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
+    END IF;
+    UPDATE mcp.mcp_service_table AS s
+       SET expires_at = renew_instance.expires_at,
+           status = CASE WHEN s.status = 'inactive' THEN s.status ELSE 'active' END,
+           renewed_count = s.renewed_count + 1,
+           last_renewed_at = now()
+     WHERE s.user_id = tenant AND s.instance_id = renew_instance.instance_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'instance % does not belong to the current tenant', renew_instance.instance_id
+            USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+-- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
+CREATE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'mcp_record_usage'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Marks every visible instance past its expires_at as 'expired'; returns how many. Called by
+-- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS). Rows another
+-- transaction has locked are left for the next run instead of waited for (that transaction
+-- may hold the user's plan row, which expiring needs: waiting could deadlock).
+CREATE FUNCTION mcp.expire_instances() RETURNS bigint
+    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH due AS (
+        SELECT s.user_id, s.instance_id FROM mcp.mcp_service_table AS s
+         WHERE s.status = 'active' AND s.expires_at <= now()
+           FOR NO KEY UPDATE SKIP LOCKED),
+    expired AS (
+        UPDATE mcp.mcp_service_table AS s SET status = 'expired'
+          FROM due
+         WHERE s.user_id = due.user_id AND s.instance_id = due.instance_id
+        RETURNING 1)
+    SELECT count(*) FROM expired;
+$$;
+
+-- Admin: sets a user's plan. free: max_instances 1, no expiry; pro: unlimited
+-- (max_instances NULL; set a cap with UPDATE mcp.user_plans), optional expires_at after which
+-- it counts as free. A downgrade deletes nothing: instances above the new limit stay active,
+-- and no activation succeeds until the user is back under the limit. A missing plan row is
+-- created with the true active count.
+CREATE FUNCTION mcp.set_plan(user_id uuid, plan_type text, expires_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF set_plan.plan_type IS NULL OR set_plan.plan_type NOT IN ('free', 'pro') THEN
+        RAISE EXCEPTION 'plan_type must be ''free'' or ''pro''' USING ERRCODE = '22023';
+    END IF;
+    IF set_plan.plan_type = 'free' AND set_plan.expires_at IS NOT NULL THEN
+        RAISE EXCEPTION 'a free plan does not expire' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM mcp.users u WHERE u.id = set_plan.user_id) THEN
+        RAISE EXCEPTION 'user % does not exist', set_plan.user_id USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO mcp.user_plans AS p (user_id, plan_type, max_instances, expires_at, active_instances)
+    VALUES (set_plan.user_id, set_plan.plan_type,
+            CASE WHEN set_plan.plan_type = 'free' THEN 1 END, set_plan.expires_at,
+            (SELECT count(*) FROM mcp.mcp_service_table s
+              WHERE s.user_id = set_plan.user_id AND s.status = 'active'))
+    ON CONFLICT ON CONSTRAINT user_plans_one_per_user DO UPDATE
+       SET plan_type = excluded.plan_type,
+           max_instances = excluded.max_instances,
+           expires_at = excluded.expires_at;
+END
+$$;
+
+-- ---- privileges ------------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
+    mcp.record_usage(uuid), mcp.expire_instances(), mcp.set_plan(uuid, text, timestamptz),
+    mcp.refresh_service_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
+    mcp.record_usage(uuid), mcp.expire_instances() TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz), mcp.verify_counters(),
+    mcp.repair_counters(), mcp.refresh_service_stats() TO mcp_admin;
+GRANT SELECT ON mcp.service_counters, mcp.service_stats TO mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.service_stats_rows() TO mcp_app, mcp_admin;
+-- The counter column is written only by the trigger: mcp_admin may change a plan's terms, not
+-- its count.
+REVOKE INSERT, UPDATE ON mcp.user_plans FROM mcp_admin;
+GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
+      UPDATE (plan_type, max_instances, features, expires_at)
+    ON mcp.user_plans TO mcp_admin;
+-- Room on each page for the counter's new row versions, so most of its updates are HOT (no
+-- index entries) and prune old versions in place.
+ALTER TABLE mcp.user_plans SET (fillfactor = 70);

@@ -3,6 +3,8 @@
 
 namespace mcp_platform {
 
+// Plan-limit enforcement has no settings: the limits live in mcp.user_plans, and there is
+// deliberately no switch to turn enforcement off.
 void InitPlanLimitsModule() {}
 
 }  // namespace mcp_platform

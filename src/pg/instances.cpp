@@ -1,0 +1,65 @@
+// mcp.record_usage(instance_id): the hot path of the instance API, called on every MCP
+// request. A C function with one cached SPI plan, run with the caller's rights: row-level
+// security and the explicit tenant filter both apply, and an instance that is not the
+// tenant's (or no tenant at all) is refused with 42501. The other instance functions are SQL
+// (sql/install/40_plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
+//
+// Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+#include "fmgr.h"
+}
+
+namespace {
+
+// The UPDATE names neither status nor expires_at, so the enforcement trigger does not fire.
+const char* const kRecordUsageSql =
+    "UPDATE mcp.mcp_service_table AS s"
+    "   SET usage_count = s.usage_count OPERATOR(pg_catalog.+) 1, last_used_at = pg_catalog.now()"
+    " WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.instance_id OPERATOR(pg_catalog.=) $2";
+
+SPIPlanPtr record_usage_plan = nullptr;
+
+}  // namespace
+
+extern "C" {
+PG_FUNCTION_INFO_V1(mcp_record_usage);
+Datum mcp_record_usage(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0))
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
+    Datum instance_id = PG_GETARG_DATUM(0);
+    const char* tenant = GetConfigOption("mcp.user_id", true, false);
+    if (tenant == nullptr || tenant[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("no tenant set"),
+                        errhint("SELECT set_config('mcp.user_id', <user id>, true) first.")));
+    Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    if (record_usage_plan == nullptr) {
+        Oid types[2] = {UUIDOID, UUIDOID};
+        // Always the generic plan: a custom plan would be re-planned on every call.
+        SPIPlanPtr plan = SPI_prepare_cursor(kRecordUsageSql, 2, types, CURSOR_OPT_GENERIC_PLAN);
+        if (plan == nullptr)
+            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
+        record_usage_plan = plan;
+    }
+    Datum values[2] = {user_id, instance_id};
+    int rc = SPI_execute_plan(record_usage_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("instance %s does not belong to the current tenant",
+                               DatumGetCString(DirectFunctionCall1(uuid_out, instance_id)))));
+    if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    PG_RETURN_VOID();
+}
+}
