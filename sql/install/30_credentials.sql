@@ -28,7 +28,7 @@ CREATE TABLE mcp.key_check (
 );
 SELECT pg_catalog.pg_extension_config_dump('mcp.key_check', '');
 
--- Called by the C keyring loader (src/pg/keyring_source.cpp) with every version of the
+-- Called by the C keyring loader (src/pg/keyring_source.cpp, directly through fmgr) with every version of the
 -- keyring. Returns the first version whose recorded fingerprint differs (> 0); otherwise 0
 -- when every version is recorded, -1 when it recorded new versions in this transaction (the
 -- loader checks again in a later transaction, in case this one rolls back), -2 when versions
@@ -490,11 +490,10 @@ REVOKE ALL ON FUNCTION
     mcp.complete_oauth(text), mcp.store_oauth_tokens(uuid, text, text, timestamptz, text),
     mcp.get_credentials(uuid), mcp.revoke_credentials(uuid), mcp.claim_token_refresh(interval, integer)
     FROM PUBLIC;
--- mcp_admin: the low-level envelope, key status and rotation. The keyring loader runs
--- mcp._key_check as the calling role, so mcp_admin (the only role calling C crypto directly)
--- may run it.
+-- mcp_admin: the low-level envelope, key status and rotation. (mcp._key_check is called by
+-- the C keyring loader through fmgr, which needs no grant: no role can record fingerprints.)
 GRANT EXECUTE ON FUNCTION mcp.encrypt(text, bytea), mcp.decrypt(bytea, bytea),
-    mcp.credential_context(uuid, uuid, text), mcp._key_check(integer[], text[]),
+    mcp.credential_context(uuid, uuid, text),
     mcp.key_status(), mcp.rotate_credentials(integer) TO mcp_admin;
 -- mcp_app: the tenant-checked API only.
 GRANT EXECUTE ON FUNCTION

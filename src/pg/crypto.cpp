@@ -142,13 +142,3 @@ MCP_PG_FUNCTION(mcp_keyring_versions) {
     }
     return (Datum)0;
 }
-
-// mcp._reseal(ciphertext bytea, context bytea) → bytea: the same value under the active key
-// (the input itself when it already uses it). Never returns plaintext.
-MCP_PG_FUNCTION(mcp_reseal) {
-    bytea* envelope = PG_GETARG_BYTEA_PP(0);
-    bytea* context = PG_GETARG_BYTEA_PP(1);
-    bytea* out = mp::ResealIfNotActive(mp::VarBytes(context), mp::VarBytes(envelope));
-    if (out == nullptr) PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-    PG_RETURN_BYTEA_P(out);
-}

@@ -17,10 +17,12 @@
 
 extern "C" {
 #include "postgres.h"
-#include "executor/spi.h"
+#include "catalog/pg_type.h"
 #include "port.h"
 #include "storage/proc.h"
 #include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 }
 
@@ -93,20 +95,21 @@ SecureBuffer RunKeyCommand(const char* command) {
     return buffer;
 }
 
-// Runs mcp._key_check (see sql/install/30_credentials.sql for its result codes).
-int32 CheckKeysAgainstDatabase(const std::string& query) {
-    const char* sql = query.c_str();
+// Calls mcp._key_check (see sql/install/30_credentials.sql for its result codes) directly
+// through fmgr: the extension's own loader needs no EXECUTE grant, so no role can call it to
+// record fingerprints of its choosing. It is SECURITY DEFINER, so it reads and writes
+// mcp.key_check as the extension owner whoever triggers the load.
+int32 CheckKeysAgainstDatabase(const std::string& versions, const std::string& fingerprints) {
+    const char* v = versions.c_str();
+    const char* f = fingerprints.c_str();
     return PgGuard([&]() -> int32 {
-        int32 result = 0;
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-        int rc = SPI_execute(sql, false, 1);
-        if (rc != SPI_OK_SELECT || SPI_processed != 1)
-            elog(ERROR, "key check query failed: %d", rc);
-        bool isnull = true;
-        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        if (!isnull) result = DatumGetInt32(value);
-        SPI_finish();
-        return result;
+        Oid fn = DatumGetObjectId(DirectFunctionCall1(
+            regprocedurein,
+            CStringGetDatum("mcp._key_check(pg_catalog.int4[],pg_catalog.text[])")));
+        Datum version_array = OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(v), INT4OID, -1);
+        Datum fingerprint_array =
+            OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(f), TEXTOID, -1);
+        return DatumGetInt32(OidFunctionCall2(fn, version_array, fingerprint_array));
     });
 }
 
@@ -123,9 +126,7 @@ void CheckKeys(Keyring& ring) {
     }
     versions += "}";
     fingerprints += "}";
-    std::string query = "SELECT mcp._key_check('" + versions + "'::pg_catalog.int4[], '" +
-                        fingerprints + "'::pg_catalog.text[])";
-    int32 bad = CheckKeysAgainstDatabase(query);
+    int32 bad = CheckKeysAgainstDatabase(versions, fingerprints);
     g_check_pending = bad < 0;
     if (bad > 0)
         throw SqlError(

@@ -278,6 +278,9 @@ SELECT length(mcp.decrypt(mcp.encrypt(repeat('x', 100000), '\x01'), '\x01')) AS 
 -- ciphertext is never readable, not even by mcp_admin
 SELECT api_key FROM mcp.mcp_credentials;
 \echo :LAST_ERROR_SQLSTATE
+-- nor can mcp_admin record a key fingerprint of its choosing
+SELECT mcp._key_check('{5}', '{0000000000000000}');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 -- ---- revoke and the audit trail --------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -437,4 +438,21 @@ TEST(Envelope, RoundTripsEverySizeOnOneReusedContext) {
             EXPECT_EQ(OpenStr(ring, ctx, sealed), pt);  // the context recovers after a failure
         }
     }
+}
+
+TEST(SecureBuffer, ScopedCleanseWipesOnEveryPath) {
+    char secret[32];
+    std::memset(secret, 'S', sizeof secret);
+    try {
+        mp::ScopedCleanse wipe(secret, sizeof secret);
+        throw std::runtime_error("error path");
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_EQ(std::string(secret, sizeof secret), std::string(sizeof secret, '\0'));
+    std::memset(secret, 'S', sizeof secret);
+    {
+        mp::ScopedCleanse wipe(secret, sizeof secret);
+        wipe.Release();  // handed over: not wiped
+    }
+    EXPECT_EQ(secret[0], 'S');
 }
