@@ -22,6 +22,23 @@ BEGIN
 END
 $rls$;
 
+-- The transaction's tenant, or 42501 when none is set: every function that acts for a tenant
+-- starts with it.
+CREATE FUNCTION mcp._require_tenant() RETURNS uuid
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    RETURN tenant;
+END
+$$;
+
 -- ---- privileges --------------------------------------------------------------------------
 -- Nothing for PUBLIC; mcp_app gets what a platform backend needs, mcp_admin runs the platform.
 REVOKE ALL ON ALL TABLES IN SCHEMA mcp FROM PUBLIC;
@@ -29,7 +46,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mcp FROM PUBLIC;
 GRANT USAGE ON SCHEMA mcp TO mcp_app, mcp_admin;
 
 -- Functions RLS policies and triggers call run with the caller's privileges.
-GRANT EXECUTE ON FUNCTION mcp.current_user_id() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mcp.current_user_id(), mcp._require_tenant() TO PUBLIC;
 
 -- mcp_app: sign-up and login (global users table), the catalog read-only, its plan read-only,
 -- its billing details and instances read-write (RLS scopes them; plan limits are enforced by

@@ -174,12 +174,8 @@ CREATE FUNCTION mcp._credential_instance(instance_id uuid, OUT user_id uuid, OUT
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     SELECT s.user_id, t.type INTO user_id, service_type
       FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
      WHERE s.user_id = tenant AND s.instance_id = _credential_instance.instance_id;
@@ -314,13 +310,9 @@ CREATE FUNCTION mcp.complete_oauth(state text) RETURNS TABLE (instance_id uuid, 
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
     cred record;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     SELECT c.user_id, c.instance_id, c.oauth_state_expires_at, c.oauth_code_verifier INTO cred
       FROM mcp.mcp_credentials c
      WHERE c.user_id = tenant
@@ -440,14 +432,10 @@ CREATE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer) RETUR
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
     lease interval := pg_catalog.current_setting('mcp_platform.token_refresh_lease')::interval;
     claimed uuid;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     IF within IS NULL OR max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'within must not be NULL and max_rows must be positive' USING ERRCODE = '22023';
     END IF;

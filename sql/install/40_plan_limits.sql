@@ -172,15 +172,11 @@ CREATE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT 
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
     service_id uuid;
     service_active boolean;
     new_id uuid;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     IF create_instance.expires_at IS NOT NULL AND create_instance.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
     END IF;
@@ -209,12 +205,8 @@ CREATE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RET
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     IF renew_instance.expires_at IS NULL OR renew_instance.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
     END IF;

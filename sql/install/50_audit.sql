@@ -157,15 +157,11 @@ CREATE FUNCTION mcp.log_token_operation(
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp.current_user_id();
+    tenant uuid := mcp._require_tenant();
     owner uuid;
     meta jsonb := coalesce(metadata, '{}'::jsonb);
     new_id bigint;
 BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
-    END IF;
     IF log_token_operation.instance_id IS NULL THEN
         RAISE EXCEPTION 'instance_id must not be null' USING ERRCODE = '22023';
     END IF;
