@@ -479,9 +479,13 @@ SELECT p.instance_id,
 -- of mcp_table (mcp.refresh_service_stats()), rollup upkeep, partition upkeep (rows of the DEFAULT partition moved into
 -- their days, mcp_platform.audit_partitions_ahead days made ahead) and retention. Safe to run
 -- concurrently with itself: a second caller returns at once with "skipped": true.
+-- Maintenance never makes an application transaction wait for long, nor closes a deadlock cycle
+-- with one: a lock it cannot get within lock_timeout fails this run (the worker logs it and
+-- tries again at its next interval) before the deadlock detector would pick a victim.
 CREATE FUNCTION mcp.run_maintenance() RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
+    SET lock_timeout = '500ms'
 AS $$
 DECLARE
     ahead integer := coalesce(nullif(current_setting('mcp_platform.audit_partitions_ahead', true), '')::integer, 7);
