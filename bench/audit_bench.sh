@@ -22,16 +22,9 @@ DAYS=${2:-${DAYS:-180}}
 STREAM_CLIENTS=${STREAM_CLIENTS:-2}
 INSTANCES=${INSTANCES:-2000}
 
-mcp_install_deps
-export PATH=$MCP_PG_BIN:$PATH
-WORK=$(mktemp -d /tmp/mcp_platform-bench.XXXXXX)
-chmod 755 "$WORK"
+mcp_cleanup_extra() { rm -f "${STREAM_FLAG:-}"; wait 2>/dev/null || true; }
+mcp_prepare bench
 STREAM_FLAG=$WORK/stream.run
-cleanup() { rm -f "$STREAM_FLAG"; wait 2>/dev/null || true; mcp_cluster_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-mcp_take_install_lock
-mcp_build_install
 mcp_cluster_start "$WORK/cluster" \
     "shared_preload_libraries = 'mcp_platform'" "mcp_platform.maintenance_interval = 0" \
     "shared_buffers = '1GB'" "work_mem = '64MB'" "maintenance_work_mem = '512MB'" \

@@ -10,15 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-mcp_install_deps
-export PATH=$MCP_PG_BIN:$PATH
-WORK=$(mktemp -d /tmp/mcp_platform-bench.XXXXXX)
-chmod 755 "$WORK"
-cleanup() { mcp_cluster_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-mcp_take_install_lock
-mcp_build_install
+mcp_prepare bench
 KEYRING="$WORK/cluster/keyring"
 K1=$(mcp_random_key)
 K2=$(mcp_random_key)

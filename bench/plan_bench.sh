@@ -22,13 +22,7 @@ USERS=${USERS:-2000}
 PARTS=${PARTS:-create hot service usage}   # a subset, for quick experiments
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
-mcp_install_deps
-export PATH=$MCP_PG_BIN:$PATH
-WORK=$(mktemp -d /tmp/mcp_plan_bench.XXXXXX)
-chmod 755 "$WORK"
-trap 'mcp_cluster_stop; rm -rf "$WORK"' EXIT
-mcp_take_install_lock
-mcp_build_install >/dev/null
+mcp_prepare bench >/dev/null
 mcp_cluster_start "$WORK/cluster" "shared_buffers = 256MB" "max_wal_size = 2GB" \
     "log_min_messages = warning" "autovacuum_naptime = 10s"
 

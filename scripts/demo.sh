@@ -9,15 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-mcp_install_deps
-export PATH=$MCP_PG_BIN:$PATH
-WORK=$(mktemp -d /tmp/mcp_platform-demo.XXXXXX)
-chmod 755 "$WORK"
-cleanup() { mcp_cluster_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-mcp_take_install_lock
-mcp_build_install
+mcp_prepare demo
 
 KEYRING="$WORK/cluster/keyring"
 mcp_cluster_start "$WORK/cluster" "mcp_platform.key_file = '$KEYRING'"

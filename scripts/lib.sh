@@ -43,6 +43,19 @@ mcp_build_install() {
     make -s install PG_CONFIG="$MCP_PG_BIN/pg_config" >/dev/null
 }
 
+# The common start of the demo and the benchmarks: dependencies, PATH, a work directory
+# (WORK) whose cluster is stopped and which is removed on exit, the install lock, the build.
+# A caller that needs more on exit defines mcp_cleanup_extra.
+mcp_prepare() {
+    mcp_install_deps
+    export PATH=$MCP_PG_BIN:$PATH
+    WORK=$(mktemp -d "/tmp/mcp_platform-$1.XXXXXX")
+    chmod 755 "$WORK"
+    trap 'declare -F mcp_cleanup_extra >/dev/null && mcp_cleanup_extra; mcp_cluster_stop; rm -rf "$WORK"' EXIT
+    mcp_take_install_lock
+    mcp_build_install
+}
+
 # Runs a command as the postgres OS user (when root), or as ourselves.
 mcp_as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
