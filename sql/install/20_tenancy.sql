@@ -4,23 +4,25 @@
 -- with no tenant set, no rows. mcp_admin sees every tenant (catalog, plans, retention).
 -- ===========================================================================================
 
-DO $rls$
-DECLARE
-    t text;
+-- Row-level security of one tenant table: enabled and forced, the tenant policy and the admin
+-- policy. Every install part that creates a tenant table calls it.
+CREATE FUNCTION mcp._make_tenant_table(tbl regclass) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
-    FOREACH t IN ARRAY ARRAY['user_plans', 'user_billing_details', 'mcp_service_table',
-                             'mcp_credentials', 'token_audit_log']
-    LOOP
-        EXECUTE format('ALTER TABLE mcp.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE mcp.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON mcp.%I AS PERMISSIVE FOR ALL TO PUBLIC '
-                       'USING (user_id = (SELECT mcp.current_user_id())) '
-                       'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', t);
-        EXECUTE format('CREATE POLICY admin_all ON mcp.%I AS PERMISSIVE FOR ALL TO mcp_admin '
-                       'USING (true) WITH CHECK (true)', t);
-    END LOOP;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                   'USING (user_id = (SELECT mcp.current_user_id())) '
+                   'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', tbl);
+    EXECUTE format('CREATE POLICY admin_all ON %s AS PERMISSIVE FOR ALL TO mcp_admin '
+                   'USING (true) WITH CHECK (true)', tbl);
 END
-$rls$;
+$$;
+SELECT mcp._make_tenant_table(t)
+  FROM unnest(ARRAY['mcp.user_plans', 'mcp.user_billing_details', 'mcp.mcp_service_table',
+                    'mcp.mcp_credentials', 'mcp.token_audit_log']::regclass[]) AS t;
 
 -- The transaction's tenant, or 42501 when none is set: every function that acts for a tenant
 -- starts with it.

@@ -92,21 +92,8 @@ CREATE TABLE mcp.token_audit_dirty_days (
     CONSTRAINT token_audit_dirty_days_pkey PRIMARY KEY (day)
 );
 
-DO $rls$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['token_audit_daily', 'token_audit_window'] LOOP
-        EXECUTE format('ALTER TABLE mcp.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE mcp.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON mcp.%I AS PERMISSIVE FOR ALL TO PUBLIC '
-                       'USING (user_id = (SELECT mcp.current_user_id())) '
-                       'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', t);
-        EXECUTE format('CREATE POLICY admin_all ON mcp.%I AS PERMISSIVE FOR ALL TO mcp_admin '
-                       'USING (true) WITH CHECK (true)', t);
-    END LOOP;
-END
-$rls$;
+SELECT mcp._make_tenant_table(t)
+  FROM unnest(ARRAY['mcp.token_audit_daily', 'mcp.token_audit_window']::regclass[]) AS t;
 
 -- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp). Fired only for rows
 -- of days already over (WHEN clauses below): a normal audit insert is "today" and never
