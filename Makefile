@@ -14,6 +14,9 @@ DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 PG_CPPFLAGS = -Isrc
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter
+# header dependencies: an object is rebuilt when a header it includes changes
+PG_CXXFLAGS += -MMD -MP
+EXTRA_CLEAN = $(OBJS:.o=.d)
 ifdef WERROR
 PG_CXXFLAGS += -Werror
 endif
@@ -29,6 +32,7 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+-include $(OBJS:.o=.d)
 
 sql/$(EXTENSION)--1.0.sql: $(INSTALL_PARTS)
 	cat $^ > $@

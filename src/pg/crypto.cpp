@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/nonce_pool.hpp"
 #include "core/secure_buffer.hpp"
+#include "core/text_check.hpp"
 #include "pg/boundary.hpp"
 #include "pg/crypto.hpp"
 #include "pg/keyring_source.hpp"
@@ -40,7 +41,10 @@ text* OpenToText(Bytes context, Bytes envelope) {
     text* out = static_cast<text*>(PgGuard([&]() { return palloc(VARHDRSZ + size); }));
     char* data = VARDATA(out);
     Open(ring, context, envelope, reinterpret_cast<uint8_t*>(data));
-    if (!pg_verify_mbstr(GetDatabaseEncoding(), data, static_cast<int>(size), true)) {
+    // ASCII (the usual secret) is valid text in every server encoding; anything else gets the
+    // server's full check.
+    if (!IsPlainAscii(reinterpret_cast<const uint8_t*>(data), size) &&
+        !pg_verify_mbstr(GetDatabaseEncoding(), data, static_cast<int>(size), true)) {
         OPENSSL_cleanse(data, size);
         throw SqlError(sqlstate::kMalformedCiphertext,
                        "decrypted value is not valid text in the database encoding");
