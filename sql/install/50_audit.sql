@@ -9,10 +9,12 @@
 --    the DEFAULT partition); maintenance keeps mcp_platform.audit_partitions_ahead days made.
 --  * mcp.cleanup_old_token_audit_logs() (C, src/pg/audit_retention.cpp) drops whole expired
 --    partitions and trims the boundary day with DELETE.
---  * token_audit_summary reads a daily rollup (token_audit_daily) for the closed days inside
---    the window and the raw log only for the partial boundary day, days changed after they
---    were rolled up ("dirty" days) and the live tail since the rollup watermark; so it equals
---    the plain 30-day aggregate exactly while reading a small fraction of the rows.
+--  * token_audit_summary reads a window table (token_audit_window: the exact aggregate of the
+--    rows in [window_lo, window_hi), whole UTC hours, rebuilt by every maintenance run) plus
+--    the raw rows of the hour or two at each end of the window; when the window table is not
+--    valid it sums the daily rollup (token_audit_daily) instead and reads raw the partial
+--    boundary day, days changed after they were rolled up ("dirty" days) and the tail since
+--    the rollup watermark. Either way it equals the plain 30-day aggregate exactly.
 -- ===========================================================================================
 
 -- pg_dump writes every day partition (they are not extension members) with the log's CHECK
@@ -53,21 +55,25 @@ CREATE TABLE mcp.token_audit_daily (
 CREATE INDEX token_audit_daily_day_idx ON mcp.token_audit_daily (day);
 
 -- The rollup covers every UTC day before `watermark` (no row: nothing rolled up yet).
--- token_audit_window holds the sum of the rollup over the days [window_from, window_to).
+-- token_audit_window holds the exact aggregate of the log's rows with created_at in
+-- [window_lo, window_hi) (NULL: no valid window table), built when the dirty marks of its days
+-- were window_marks ({"day": gen}); see mcp.audit_window_valid().
 CREATE TABLE mcp.token_audit_rollup_state (
-    singleton   boolean NOT NULL DEFAULT true,
-    watermark   date    NOT NULL,
-    window_from date,
-    window_to   date,
+    singleton    boolean     NOT NULL DEFAULT true,
+    watermark    date        NOT NULL,
+    window_lo    timestamptz,
+    window_hi    timestamptz,
+    window_marks jsonb,
     CONSTRAINT token_audit_rollup_state_pkey PRIMARY KEY (singleton),
     CONSTRAINT token_audit_rollup_state_singleton CHECK (singleton)
 );
 
--- The 30-day window's rollup summed per (tenant, instance, operation, method): one row per
--- group, so the summary reads a few rows per group instead of 30. Valid while its days are
--- exactly the window's whole days (window_from = the day after the boundary day, window_to =
--- watermark) and none of them is dirty: from the first maintenance run of a UTC day until
--- midnight. Otherwise the summary sums the daily rollup instead (same result, slower).
+-- The 30-day window's aggregate per (tenant, instance, operation, method) over whole UTC hours
+-- [window_lo, window_hi): one row per group, so the summary reads one row per group plus the
+-- raw rows of the hour or two at each end. Rebuilt by every maintenance run; valid while the
+-- window's start has not passed window_lo (one to two hours) and no row of its days changed
+-- since (mcp.audit_window_valid()). Otherwise the summary sums the daily rollup instead (same
+-- result, slower).
 CREATE TABLE mcp.token_audit_window (
     user_id     uuid        NOT NULL,
     instance_id uuid        NOT NULL,
@@ -83,11 +89,13 @@ CREATE TABLE mcp.token_audit_window (
 
 -- Days whose raw rows changed after they may have been rolled up (a late insert, a delete,
 -- an update; the trigger below marks them). The summary reads such days from the raw log
--- until maintenance recomputes them. `gen` lets maintenance clear a mark only if nobody
--- marked the day again while it was recomputing.
+-- until maintenance recomputes them. `gen` (a new number from the sequence at every mark)
+-- lets maintenance clear a mark only if nobody marked the day again while it was recomputing,
+-- and lets the window table tell the marks it has seen from newer ones.
+CREATE SEQUENCE mcp.token_audit_mark_gen;
 CREATE TABLE mcp.token_audit_dirty_days (
     day       date        NOT NULL,
-    gen       bigint      NOT NULL DEFAULT 0,
+    gen       bigint      NOT NULL DEFAULT nextval('mcp.token_audit_mark_gen'),
     marked_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT token_audit_dirty_days_pkey PRIMARY KEY (day)
 );
@@ -96,21 +104,21 @@ SELECT mcp._make_tenant_table(t)
   FROM unnest(ARRAY['mcp.token_audit_daily', 'mcp.token_audit_window']::regclass[]) AS t;
 
 -- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp). Fired only for rows
--- of days already over (WHEN clauses below): a normal audit insert is "today" and never
+-- of hours already over (WHEN clauses below): a normal audit insert is "this hour" and never
 -- reaches the function. clock_timestamp(), not now(): a transaction that started before
--- midnight and inserts after maintenance rolled that day up must still mark it.
+-- an hour ended and inserts after maintenance summed that hour up must still mark it.
 CREATE FUNCTION mcp.token_audit_mark_dirty() RETURNS trigger
     AS 'MODULE_PATHNAME', 'mcp_token_audit_mark_dirty'
     LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER token_audit_log_dirty_insert AFTER INSERT ON mcp.token_audit_log
-    FOR EACH ROW WHEN (NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (NEW.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 CREATE TRIGGER token_audit_log_dirty_delete AFTER DELETE ON mcp.token_audit_log
-    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 CREATE TRIGGER token_audit_log_dirty_update AFTER UPDATE ON mcp.token_audit_log
-    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC')
-                       OR NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC')
+                       OR NEW.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 
 -- TRUNCATE of the log empties the rollup too.
@@ -267,16 +275,20 @@ AS $$
                     '-infinity'::timestamptz)
 $$;
 
--- Whether token_audit_window holds exactly the rollup part of the current window.
+-- Whether token_audit_window can serve the current window [now() - 30 days, now()]: it starts
+-- inside it, and every dirty mark of its days is one it was built with (a row of those days
+-- changed since makes a new mark).
 CREATE FUNCTION mcp.audit_window_valid() RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce((
-        SELECT s.window_from = ((now() - interval '30 days') AT TIME ZONE 'UTC')::date + 1
-           AND s.window_to = s.watermark
+        SELECT s.window_lo >= now() - interval '30 days'
+           AND s.window_hi <= now()
            AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x
-                            WHERE x.day >= s.window_from AND x.day < s.window_to)
+                            WHERE x.day >= (s.window_lo AT TIME ZONE 'UTC')::date
+                              AND x.day <= (s.window_hi AT TIME ZONE 'UTC')::date
+                              AND (s.window_marks ->> x.day::text)::bigint IS DISTINCT FROM x.gen)
           FROM mcp.token_audit_rollup_state s), false)
 $$;
 
@@ -364,18 +376,95 @@ BEGIN
     INSERT INTO mcp.token_audit_rollup_state AS s (singleton, watermark) VALUES (true, d)
         ON CONFLICT (singleton) DO UPDATE SET watermark = excluded.watermark;
 
-    -- 3. The window's sum over its whole days: the day after the boundary day (today - 30)
-    --    up to the watermark.
-    DELETE FROM mcp.token_audit_window;
-    INSERT INTO mcp.token_audit_window (user_id, instance_id, operation, method, total, success, failure,
-                                        first_at, last_at)
-    SELECT r.user_id, r.instance_id, r.operation, r.method, sum(r.total), sum(r.success), sum(r.failure),
-           min(r.first_at), max(r.last_at)
-      FROM mcp.token_audit_daily r
-     WHERE r.day >= today - 29 AND r.day < d
-     GROUP BY r.user_id, r.instance_id, r.operation, r.method;
-    UPDATE mcp.token_audit_rollup_state SET window_from = today - 29, window_to = d;
+    -- 3. The window table.
+    PERFORM mcp.refresh_audit_window();
     RETURN n;
+END
+$$;
+
+-- Rebuilds token_audit_window: the exact aggregate of the rows in [window_lo, window_hi), where
+-- window_lo is two whole hours after the start of the current 30-day window (so the table
+-- serves the summary for the next one to two hours) and window_hi the start of the current
+-- hour, or of the hour in which the oldest running transaction began (its rows, not visible
+-- yet, carry its start time): every row before window_hi is then visible here or makes a dirty
+-- mark when it arrives. Whole clean days come from the daily rollup, the rest from the raw log.
+-- Returns whether the table was built; when it cannot be (not READ COMMITTED, a prepared
+-- transaction in this database), it is marked invalid instead and the summary takes the slower
+-- path. Called by mcp.refresh_audit_rollup(), under its lock.
+CREATE FUNCTION mcp.refresh_audit_window() RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t timestamptz := clock_timestamp();
+    oldest timestamptz;
+    lo timestamptz;
+    hi timestamptz;
+    lo_day date;
+    hi_day date;
+    wm date;
+    marks jsonb;
+    raw_ranges tstzrange[];
+    raw_sql text := '';
+    r tstzrange;
+    d date;
+BEGIN
+    DELETE FROM mcp.token_audit_window;
+    UPDATE mcp.token_audit_rollup_state SET window_lo = NULL, window_hi = NULL, window_marks = NULL;
+    SELECT s.watermark INTO wm FROM mcp.token_audit_rollup_state s;
+    -- Each statement below must see what committed before it (READ COMMITTED), and every
+    -- writer must be a backend we can see.
+    IF wm IS NULL OR current_setting('transaction_isolation') <> 'read committed'
+       OR EXISTS (SELECT 1 FROM pg_prepared_xacts p WHERE p.database = current_database()) THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_stat_clear_snapshot();
+    SELECT min(a.xact_start) INTO oldest FROM pg_stat_activity a
+     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+       AND a.backend_type <> 'autovacuum worker';
+    lo := date_trunc('hour', t - interval '30 days', 'UTC') + interval '2 hours';
+    hi := date_trunc('hour', least(t, oldest), 'UTC');
+    IF hi < lo THEN
+        RETURN false;
+    END IF;
+    lo_day := (lo AT TIME ZONE 'UTC')::date;
+    hi_day := (hi AT TIME ZONE 'UTC')::date;
+    -- The marks first: a mark made after this point is one the window has not seen.
+    SELECT coalesce(jsonb_object_agg(x.day::text, x.gen), '{}') INTO marks
+      FROM mcp.token_audit_dirty_days x WHERE x.day >= lo_day AND x.day <= hi_day;
+    -- raw: lo's (partial) day, the dirty days after it, and from the watermark (or the day
+    -- after lo's) to hi; each range is a constant in the query, so only its partitions are read
+    raw_ranges := ARRAY[tstzrange(lo, least((lo_day + 1)::timestamp AT TIME ZONE 'UTC', hi), '[)')];
+    FOR d IN SELECT k::date FROM jsonb_object_keys(marks) AS k ORDER BY 1 LOOP
+        IF d > lo_day AND d < least(hi_day, wm) THEN
+            raw_ranges := raw_ranges || tstzrange(d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC', '[)');
+        END IF;
+    END LOOP;
+    IF greatest(least(wm, hi_day), lo_day + 1)::timestamp AT TIME ZONE 'UTC' < hi THEN
+        raw_ranges := raw_ranges || tstzrange(greatest(least(wm, hi_day), lo_day + 1)::timestamp AT TIME ZONE 'UTC', hi, '[)');
+    END IF;
+    FOREACH r IN ARRAY raw_ranges LOOP
+        CONTINUE WHEN isempty(r);
+        raw_sql := raw_sql || format(
+            ' UNION ALL SELECT l.user_id, l.instance_id, l.operation, l.method, count(*), '
+            'count(*) FILTER (WHERE l.status = ''success''), count(*) FILTER (WHERE l.status = ''failure''), '
+            'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
+            'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4', lower(r), upper(r));
+    END LOOP;
+    -- plus the rollup: whole days after lo's day, before hi's day and the watermark, not dirty;
+    -- summed to one row per group
+    EXECUTE 'INSERT INTO mcp.token_audit_window (user_id, instance_id, operation, method, total, success, '
+            'failure, first_at, last_at) '
+            'SELECT p.user_id, p.instance_id, p.operation, p.method, sum(p.total), sum(p.success), '
+            'sum(p.failure), min(p.first_at), max(p.last_at) FROM ('
+            'SELECT r.user_id, r.instance_id, r.operation, r.method, r.total, r.success, r.failure, '
+            'r.first_at, r.last_at FROM mcp.token_audit_daily r '
+            'WHERE r.day > $1 AND r.day < $2 AND NOT $3 ? r.day::text' || raw_sql || ') '
+            'AS p (user_id, instance_id, operation, method, total, success, failure, first_at, last_at) '
+            'GROUP BY p.user_id, p.instance_id, p.operation, p.method'
+      USING lo_day, least(hi_day, wm), marks;
+    UPDATE mcp.token_audit_rollup_state SET window_lo = lo, window_hi = hi, window_marks = marks;
+    RETURN true;
 END
 $$;
 
@@ -399,8 +488,18 @@ DECLARE
         'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
         'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4';
     d date;
+    w record;
 BEGIN
-    -- edge: the boundary day from the window start on, below the watermark
+    -- with a valid window table: the raw rows before its start and from its end on
+    IF mcp.audit_window_valid() THEN
+        SELECT s.window_lo, s.window_hi INTO w FROM mcp.token_audit_rollup_state s;
+        IF w.window_lo > lo THEN
+            RETURN QUERY EXECUTE format(part, lo, w.window_lo);
+        END IF;
+        RETURN QUERY EXECUTE format(part, w.window_hi, 'infinity'::timestamptz);
+        RETURN;
+    END IF;
+    -- otherwise: edge: the boundary day from the window start on, below the watermark
     IF least(lo_day_end, wm) > lo THEN
         RETURN QUERY EXECUTE format(part, lo, least(lo_day_end, wm));
     END IF;
@@ -420,15 +519,19 @@ $$;
 --     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
 --      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
 -- and built from four disjoint parts of the window [now() - 30 days, now()]:
---   rollup  the whole days after the boundary day and before the watermark, not dirty: one
---           row per group from token_audit_window when it is valid, else the daily rollup
+-- When the window table is valid (mcp.audit_window_valid()):
+--   window  one row per group for [window_lo, window_hi), from token_audit_window
+--   raw     raw rows of [now() - 30 days, window_lo) and from window_hi on (an hour or two each)
+-- Otherwise:
+--   rollup  the whole days after the boundary day and before the watermark, not dirty, from
+--           the daily rollup
 --   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
 --   dirty   raw rows of dirty days inside the rolled-up range
 --   tail    raw rows from the watermark (or the window start) on
--- (the last three from mcp.audit_summary_raw_parts()).
+-- (the raw parts from mcp.audit_summary_raw_parts()).
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
 WITH parts AS (
-    -- the rollup part when the window table is valid: one row per group
+    -- the window table when it is valid: one row per group
     SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, w.success, w.failure,
            w.first_at, w.last_at
       FROM mcp.token_audit_window w
@@ -511,7 +614,7 @@ REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, tex
     mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
     mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(),
     mcp.audit_rollup_day(date),
-    mcp.refresh_audit_rollup(),
+    mcp.refresh_audit_rollup(), mcp.refresh_audit_window(),
     mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb)
     TO mcp_app, mcp_admin;
@@ -530,3 +633,5 @@ SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_daily', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_window', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_dirty_days', '');
+-- the mark generations go on from where they were (the window table compares them)
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_mark_gen', '');

@@ -234,11 +234,11 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
                      &cutoff_date);
         ExecuteCount("DELETE FROM mcp.token_audit_dirty_days WHERE day < $1", 1, date_type,
                      &cutoff_date);
-        // the window table no longer matches once one of its days is gone
+        // the window table no longer matches once rows of its range are gone
         ExecuteCount(
-            "UPDATE mcp.token_audit_rollup_state SET window_from = NULL, window_to = NULL "
-            "WHERE window_from < $1",
-            1, date_type, &cutoff_date);
+            "UPDATE mcp.token_audit_rollup_state "
+            "SET window_lo = NULL, window_hi = NULL, window_marks = NULL WHERE window_lo < $1",
+            1, two_ts, &cutoff);
     }
 
     SPI_finish();

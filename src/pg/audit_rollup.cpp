@@ -1,5 +1,5 @@
 // mcp.token_audit_mark_dirty(): AFTER ROW trigger on mcp.token_audit_log (cloned onto every
-// partition). It fires only for rows of days that are already over (the triggers' WHEN
+// partition). It fires only for rows of hours that are already over (the triggers' WHEN
 // clauses), and records the row's UTC day in mcp.token_audit_dirty_days, so the summary reads
 // that day from the raw log until maintenance recomputes its rollup.
 //
@@ -65,7 +65,8 @@ void MarkDay(DateADT day) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     int rc = SPI_execute_with_args(
         "INSERT INTO mcp.token_audit_dirty_days AS d (day) VALUES ($1) "
-        "ON CONFLICT (day) DO UPDATE SET gen = d.gen + 1, marked_at = pg_catalog.now()",
+        "ON CONFLICT (day) DO UPDATE SET gen = pg_catalog.nextval('mcp.token_audit_mark_gen'), "
+        "marked_at = pg_catalog.now()",
         1, types, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "could not mark audit day dirty: %s", SPI_result_code_string(rc));

@@ -78,13 +78,19 @@ SELECT pg_temp.raw_rows_read() >= (SELECT total FROM pg_temp.compare()) AS reads
 
 -- 2. rolled up: the closed days of the window now come from the rollup
 SELECT mcp.refresh_audit_rollup() AS days_rolled_up;
-SELECT (SELECT count(*) FROM token_audit_dirty_days) AS dirty_days,
+-- (today may be marked too: rows of its past hours arrived after those hours were over)
+SELECT (SELECT count(*) FROM token_audit_dirty_days WHERE day < (now() AT TIME ZONE 'UTC')::date) AS dirty_days,
        (SELECT watermark = (now() AT TIME ZONE 'UTC')::date FROM token_audit_rollup_state) AS watermark_is_today,
        (SELECT count(DISTINCT day) FROM token_audit_daily) AS rolled_days;
 SELECT * FROM pg_temp.compare();
 -- now only the boundary day and today are read raw: at most ~2 days (66 rows a day) of 1986
 SELECT pg_temp.raw_rows_read() BETWEEN 1 AND 250 AS reads_two_days_at_most, mcp.audit_window_valid() AS window_table_used,
        (SELECT count(*) FROM token_audit_window) AS window_rows;
+-- the window table covers all but the first two hours of the window and the current hour
+-- (up to two if a transaction older than this hour is running)
+SELECT window_lo - (now() - interval '30 days') BETWEEN interval '0' AND interval '2 hours' AS starts_within_two_hours,
+       now() - window_hi < interval '2 hours' AS ends_within_two_hours
+  FROM token_audit_rollup_state;
 -- the edge rows: the one inside the window counts, the one just outside does not
 SELECT total_operations, success_count, failure_count FROM token_audit_summary WHERE method = 'edge';
 
@@ -95,10 +101,12 @@ INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, cr
 DELETE FROM token_audit_log WHERE audit_id = (SELECT min(audit_id) FROM token_audit_log
                                                 WHERE created_at < now() - interval '15 days'
                                                   AND created_at > now() - interval '16 days');
-SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days;
+SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
+ WHERE day < (now() AT TIME ZONE 'UTC')::date;
 SELECT * FROM pg_temp.compare();
 SELECT mcp.refresh_audit_rollup() AS days_recomputed;
-SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days;
+SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
+ WHERE day < (now() AT TIME ZONE 'UTC')::date;
 SELECT * FROM pg_temp.compare();
 
 -- 4. retention does not change it: dropping days older than 31 days leaves the window alone
