@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -17,8 +16,6 @@
 namespace mcp_platform {
 
 inline bool IsPlainAscii(const uint8_t* data, size_t size) noexcept {
-    constexpr uint64_t kLow = 0x0101010101010101ULL;
-    constexpr uint64_t kHigh = 0x8080808080808080ULL;
     size_t i = 0;
 #if defined(__SSE2__)
     // 64 bytes per step: the unsigned minimum of the four vectors is 0 when any byte is NUL,
@@ -33,16 +30,6 @@ inline bool IsPlainAscii(const uint8_t* data, size_t size) noexcept {
         if (_mm_movemask_epi8(_mm_or_si128(any, nul)) != 0) return false;
     }
 #endif
-    // 32 bytes per step: OR of the words finds a high bit; a zero byte in any word is found
-    // with the classic (w - 0x01…) & ~w & 0x80… test.
-    for (; i + 32 <= size; i += 32) {
-        uint64_t w[4];
-        std::memcpy(w, data + i, sizeof(w));
-        uint64_t high = w[0] | w[1] | w[2] | w[3];
-        uint64_t zero = ((w[0] - kLow) & ~w[0]) | ((w[1] - kLow) & ~w[1]) |
-                        ((w[2] - kLow) & ~w[2]) | ((w[3] - kLow) & ~w[3]);
-        if ((high | zero) & kHigh) return false;
-    }
     for (; i < size; ++i)
         if (data[i] == 0 || data[i] >= 0x80) return false;
     return true;

@@ -36,7 +36,7 @@ TEST(TextCheck, EveryPositionOfNulAndHighByteRejected) {
     }
 }
 
-// Bytes next to a zero in the subtraction trick (0x01, 0x7F) are not mistaken for a NUL.
+// The smallest and largest accepted bytes (0x01, 0x7F) are not mistaken for a NUL or a high byte.
 TEST(TextCheck, NoFalseAlarms) {
     for (size_t n = 1; n <= 70; ++n) {
         std::string s;
