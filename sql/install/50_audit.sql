@@ -10,8 +10,9 @@
 --  * mcp.cleanup_old_token_audit_logs() (C, src/pg/audit_retention.cpp) drops whole expired
 --    partitions and trims the boundary day with DELETE.
 --  * token_audit_summary reads a window table (token_audit_window: the exact aggregate of the
---    rows in [window_lo, window_hi), whole UTC hours, rebuilt by every maintenance run) plus
---    the raw rows of the hour or two at each end of the window; when the window table is not
+--    rows in [window_lo, window_hi), rebuilt by every maintenance run) plus the raw rows of
+--    the short stretches at each end of the window (about one maintenance interval at the
+--    start, the time since the last run at the end); when the window table is not
 --    valid it sums the daily rollup (token_audit_daily) instead and reads raw the partial
 --    boundary day, days changed after they were rolled up ("dirty" days) and the tail since
 --    the rollup watermark. Either way it equals the plain 30-day aggregate exactly.
@@ -68,11 +69,12 @@ CREATE TABLE mcp.token_audit_rollup_state (
     CONSTRAINT token_audit_rollup_state_singleton CHECK (singleton)
 );
 
--- The 30-day window's aggregate per (tenant, instance, operation, method) over whole UTC hours
--- [window_lo, window_hi): one row per group, so the summary reads one row per group plus the
--- raw rows of the hour or two at each end. Rebuilt by every maintenance run; valid while the
--- window's start has not passed window_lo (one to two hours) and no row of its days changed
--- since (mcp.audit_window_valid()). Otherwise the summary sums the daily rollup instead (same
+-- The 30-day window's aggregate per (tenant, instance, operation, method) over
+-- [window_lo, window_hi): one row per group (with its success rate computed once), so the
+-- summary reads one row per group plus the raw rows at each end. Rebuilt by every maintenance
+-- run; valid while the window's start has not passed window_lo (one maintenance interval and
+-- five minutes after the rebuild) and no row before window_hi changed since
+-- (mcp.audit_window_valid()). Otherwise the summary sums the daily rollup instead (same
 -- result, slower).
 CREATE TABLE mcp.token_audit_window (
     user_id     uuid        NOT NULL,
@@ -84,6 +86,7 @@ CREATE TABLE mcp.token_audit_window (
     failure     bigint      NOT NULL,
     first_at    timestamptz NOT NULL,
     last_at     timestamptz NOT NULL,
+    success_rate numeric    NOT NULL,
     CONSTRAINT token_audit_window_key UNIQUE NULLS NOT DISTINCT (user_id, instance_id, operation, method)
 );
 
@@ -103,22 +106,44 @@ CREATE TABLE mcp.token_audit_dirty_days (
 SELECT mcp._make_tenant_table(t)
   FROM unnest(ARRAY['mcp.token_audit_daily', 'mcp.token_audit_window']::regclass[]) AS t;
 
--- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp). Fired only for rows
--- of hours already over (WHEN clauses below): a normal audit insert is "this hour" and never
--- reaches the function. clock_timestamp(), not now(): a transaction that started before
--- an hour ended and inserts after maintenance summed that hour up must still mark it.
+-- Rows per UTC day of the log, recorded when maintenance rolls the day up and recounted when a
+-- row of the day changes later (a dirty mark), so that retention returns an exact count
+-- without counting the partitions it drops. Retention trusts a day's count only while the day
+-- has no dirty mark (src/pg/audit_retention.cpp). Totals across tenants: not a tenant table;
+-- only the extension's SECURITY DEFINER functions read or write it.
+CREATE TABLE mcp.token_audit_day_rows (
+    day       date   NOT NULL,
+    row_count bigint NOT NULL,
+    CONSTRAINT token_audit_day_rows_pkey PRIMARY KEY (day),
+    CONSTRAINT token_audit_day_rows_count_check CHECK (row_count >= 0)
+);
+
+-- Marks the UTC day of the changed row dirty (C, src/pg/audit_rollup.cpp), for the rows that
+-- maintenance may already have summed up without them (WHEN clauses below):
+--  * created_at before the writing transaction's start (now()): the window table
+--    (mcp.refresh_audit_window) sums rows before window_hi, which is never later than the
+--    start of any transaction running while it is built, nor than the build itself; a row of
+--    the window that such a transaction writes is therefore older than that transaction's
+--    start. A normal audit insert has created_at = now() and never reaches the function (nor
+--    does a transaction that straddles an hour or a day boundary with it);
+--  * created_at before today (UTC, by the clock): the daily rollup sums days that are over; a
+--    transaction that began before midnight and writes a row of that day after maintenance
+--    summed the day up must mark it.
 CREATE FUNCTION mcp.token_audit_mark_dirty() RETURNS trigger
     AS 'MODULE_PATHNAME', 'mcp_token_audit_mark_dirty'
     LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER token_audit_log_dirty_insert AFTER INSERT ON mcp.token_audit_log
-    FOR EACH ROW WHEN (NEW.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (NEW.created_at < pg_catalog.now()
+                       OR NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 CREATE TRIGGER token_audit_log_dirty_delete AFTER DELETE ON mcp.token_audit_log
-    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.now()
+                       OR OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 CREATE TRIGGER token_audit_log_dirty_update AFTER UPDATE ON mcp.token_audit_log
-    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC')
-                       OR NEW.created_at < pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC'))
+    FOR EACH ROW WHEN (OLD.created_at < pg_catalog.now() OR NEW.created_at < pg_catalog.now()
+                       OR OLD.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC')
+                       OR NEW.created_at < pg_catalog.date_trunc('day', pg_catalog.clock_timestamp(), 'UTC'))
     EXECUTE FUNCTION mcp.token_audit_mark_dirty();
 
 -- TRUNCATE of the log empties the rollup too.
@@ -129,6 +154,7 @@ BEGIN
     DELETE FROM mcp.token_audit_daily;
     DELETE FROM mcp.token_audit_window;
     DELETE FROM mcp.token_audit_dirty_days;
+    DELETE FROM mcp.token_audit_day_rows;
     DELETE FROM mcp.token_audit_rollup_state;
     RETURN NULL;
 END
@@ -307,6 +333,21 @@ AS $$
      WHERE l.created_at >= d::timestamp AT TIME ZONE 'UTC'
        AND l.created_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
      GROUP BY l.user_id, l.instance_id, l.operation, l.method;
+    INSERT INTO mcp.token_audit_day_rows AS c (day, row_count)
+    SELECT d, coalesce(sum(r.total), 0) FROM mcp.token_audit_daily r WHERE r.day = d
+        ON CONFLICT (day) DO UPDATE SET row_count = excluded.row_count;
+$$;
+
+-- Recounts the rows of one day older than the rollup's 31 days (a late change to an old day).
+CREATE FUNCTION mcp.audit_count_day(d date) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO mcp.token_audit_day_rows AS c (day, row_count)
+    SELECT d, count(*) FROM mcp.token_audit_log l
+     WHERE l.created_at >= d::timestamp AT TIME ZONE 'UTC'
+       AND l.created_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
+        ON CONFLICT (day) DO UPDATE SET row_count = excluded.row_count;
 $$;
 
 -- Brings the rollup up to date: recomputes dirty days, then rolls up every day that is over
@@ -327,14 +368,21 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1835233392, 4);
     SELECT s.watermark INTO wm FROM mcp.token_audit_rollup_state s;
 
-    -- Older than the window: never read again.
+    -- Older than the window: the summary never reads these days again.
     DELETE FROM mcp.token_audit_daily WHERE day < horizon;
-    DELETE FROM mcp.token_audit_dirty_days WHERE day < horizon;
 
-    -- 1. Days changed after they were rolled up. A mark is cleared only if its generation is
-    --    unchanged: a concurrent writer re-marking the day keeps it dirty.
+    -- 0. Old days changed since they were counted: only their row counts matter (retention).
+    --    A mark is cleared only if its generation is unchanged: a concurrent writer re-marking
+    --    the day keeps it dirty (and it is recounted next time).
+    FOR d, g IN SELECT x.day, x.gen FROM mcp.token_audit_dirty_days x WHERE x.day < horizon ORDER BY x.day LOOP
+        PERFORM mcp.audit_count_day(d);
+        DELETE FROM mcp.token_audit_dirty_days x WHERE x.day = d AND x.gen = g;
+    END LOOP;
+
+    -- 1. Days changed after they were rolled up (same rule for the marks).
     IF wm IS NOT NULL THEN
-        FOR d, g IN SELECT x.day, x.gen FROM mcp.token_audit_dirty_days x WHERE x.day < wm ORDER BY x.day LOOP
+        FOR d, g IN SELECT x.day, x.gen FROM mcp.token_audit_dirty_days x
+                     WHERE x.day >= horizon AND x.day < wm ORDER BY x.day LOOP
             PERFORM mcp.audit_rollup_day(d);
             DELETE FROM mcp.token_audit_dirty_days x WHERE x.day = d AND x.gen = g;
             n := n + 1;
@@ -383,11 +431,14 @@ END
 $$;
 
 -- Rebuilds token_audit_window: the exact aggregate of the rows in [window_lo, window_hi), where
--- window_lo is two whole hours after the start of the current 30-day window (so the table
--- serves the summary for the next one to two hours) and window_hi the start of the current
--- hour, or of the hour in which the oldest running transaction began (its rows, not visible
--- yet, carry its start time): every row before window_hi is then visible here or makes a dirty
--- mark when it arrives. Whole clean days come from the daily rollup, the rest from the raw log.
+-- window_lo is the start of the current 30-day window plus the maintenance interval
+-- (mcp_platform.maintenance_interval; one hour when it is 0 or unknown) plus five minutes, so
+-- the table serves the summary until after the next run, and window_hi is ten seconds ago, or
+-- the start of the oldest transaction running in this database if that is earlier (its rows,
+-- not visible yet, carry its start time): every row before window_hi is then visible here or
+-- makes a dirty mark when it arrives (see the triggers above; the ten seconds cover a
+-- transaction that has taken its start time but is not in pg_stat_activity yet). Whole clean
+-- days come from the daily rollup, the rest from the raw log.
 -- Returns whether the table was built; when it cannot be (not READ COMMITTED, a prepared
 -- transaction in this database), it is marked invalid instead and the summary takes the slower
 -- path. Called by mcp.refresh_audit_rollup(), under its lock.
@@ -397,6 +448,7 @@ CREATE FUNCTION mcp.refresh_audit_window() RETURNS boolean
 AS $$
 DECLARE
     t timestamptz := clock_timestamp();
+    margin interval := interval '1 hour';
     oldest timestamptz;
     lo timestamptz;
     hi timestamptz;
@@ -422,8 +474,14 @@ BEGIN
     SELECT min(a.xact_start) INTO oldest FROM pg_stat_activity a
      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
        AND a.backend_type <> 'autovacuum worker';
-    lo := date_trunc('hour', t - interval '30 days', 'UTC') + interval '2 hours';
-    hi := date_trunc('hour', least(t, oldest), 'UTC');
+    -- the interval as the server shows it ('1h', '15min', '0'): NULL when the library has not
+    -- defined the setting yet
+    IF coalesce(current_setting('mcp_platform.maintenance_interval', true), '') ~ '^[0-9]+ ?(s|min|h|d)?$'
+       AND current_setting('mcp_platform.maintenance_interval', true)::interval > interval '0' THEN
+        margin := current_setting('mcp_platform.maintenance_interval', true)::interval;
+    END IF;
+    lo := t - interval '30 days' + margin + interval '5 minutes';
+    hi := least(t - interval '10 seconds', oldest);
     IF hi < lo THEN
         RETURN false;
     END IF;
@@ -454,9 +512,9 @@ BEGIN
     -- plus the rollup: whole days after lo's day, before hi's day and the watermark, not dirty;
     -- summed to one row per group
     EXECUTE 'INSERT INTO mcp.token_audit_window (user_id, instance_id, operation, method, total, success, '
-            'failure, first_at, last_at) '
+            'failure, first_at, last_at, success_rate) '
             'SELECT p.user_id, p.instance_id, p.operation, p.method, sum(p.total), sum(p.success), '
-            'sum(p.failure), min(p.first_at), max(p.last_at) FROM ('
+            'sum(p.failure), min(p.first_at), max(p.last_at), round(100.0 * sum(p.success) / sum(p.total), 2) FROM ('
             'SELECT r.user_id, r.instance_id, r.operation, r.method, r.total, r.success, r.failure, '
             'r.first_at, r.last_at FROM mcp.token_audit_daily r '
             'WHERE r.day > $1 AND r.day < $2 AND NOT $3 ? r.day::text' || raw_sql || ') '
@@ -471,8 +529,10 @@ $$;
 -- The raw-log parts of the summary (see the view below), each aggregated per group. Each part
 -- is planned with its own time range as constants, so only the one or two partitions it reads
 -- are planned (the view would otherwise plan every partition of the log for every part).
+-- `use_window`: the parts that complete the window table (mcp.audit_window_valid() is true),
+-- otherwise those that complete the daily rollup.
 -- SECURITY INVOKER: the log's RLS applies to the caller.
-CREATE FUNCTION mcp.audit_summary_raw_parts()
+CREATE FUNCTION mcp.audit_summary_raw_parts(use_window boolean)
     RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar, total bigint,
                    success bigint, failure bigint, first_at timestamptz, last_at timestamptz)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -490,8 +550,8 @@ DECLARE
     d date;
     w record;
 BEGIN
-    -- with a valid window table: the raw rows before its start and from its end on
-    IF mcp.audit_window_valid() THEN
+    -- with the window table: the raw rows before its start and from its end on
+    IF use_window THEN
         SELECT s.window_lo, s.window_hi INTO w FROM mcp.token_audit_rollup_state s;
         IF w.window_lo > lo THEN
             RETURN QUERY EXECUTE format(part, lo, w.window_lo);
@@ -518,49 +578,82 @@ $$;
 -- Equal to the plain aggregate
 --     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
 --      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
--- and built from four disjoint parts of the window [now() - 30 days, now()]:
+-- and built from disjoint parts of the window [now() - 30 days, now()], in one of two ways
+-- (only the branch whose condition holds runs):
 -- When the window table is valid (mcp.audit_window_valid()):
---   window  one row per group for [window_lo, window_hi), from token_audit_window
---   raw     raw rows of [now() - 30 days, window_lo) and from window_hi on (an hour or two each)
--- Otherwise:
+--   window  one row per group for [window_lo, window_hi), from token_audit_window, joined
+--           with (not re-aggregated with) the few groups of
+--   raw     raw rows of [now() - 30 days, window_lo) and from window_hi on (short stretches)
+-- Otherwise, summed per group:
 --   rollup  the whole days after the boundary day and before the watermark, not dirty, from
 --           the daily rollup
 --   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
 --   dirty   raw rows of dirty days inside the rolled-up range
 --   tail    raw rows from the watermark (or the window start) on
--- (the raw parts from mcp.audit_summary_raw_parts()).
+-- (the raw parts from mcp.audit_summary_raw_parts()). The join matches a NULL method with a
+-- NULL method only (as GROUP BY does) on hashable keys: the method with NULL as '' plus
+-- whether it is NULL.
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
-WITH parts AS (
-    -- the window table when it is valid: one row per group
-    SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, w.success, w.failure,
-           w.first_at, w.last_at
+WITH raw AS (
+    SELECT p.instance_id, p.user_id, p.operation, p.method, sum(p.total)::bigint AS total,
+           sum(p.success)::bigint AS success, sum(p.failure)::bigint AS failure,
+           min(p.first_at) AS first_at, max(p.last_at) AS last_at
+      FROM mcp.audit_summary_raw_parts(true) p
+     GROUP BY p.instance_id, p.user_id, p.operation, p.method
+), windowed AS (
+    SELECT coalesce(w.instance_id, r.instance_id) AS instance_id,
+           coalesce(w.user_id, r.user_id) AS user_id,
+           coalesce(w.operation, r.operation) AS operation,
+           CASE WHEN w.user_id IS NULL THEN r.method ELSE w.method END AS method,
+           coalesce(w.total, 0) + coalesce(r.total, 0) AS total,
+           coalesce(w.success, 0) + coalesce(r.success, 0) AS success,
+           coalesce(w.failure, 0) + coalesce(r.failure, 0) AS failure,
+           least(w.first_at, r.first_at) AS first_at,        -- least/greatest skip NULLs
+           greatest(w.last_at, r.last_at) AS last_at,
+           CASE WHEN r.user_id IS NULL THEN w.success_rate
+                ELSE round(100.0 * (coalesce(w.success, 0) + r.success) / (coalesce(w.total, 0) + r.total), 2)
+           END AS success_rate
       FROM mcp.token_audit_window w
-     WHERE (SELECT mcp.audit_window_valid())
-    UNION ALL
-    -- otherwise: the daily rollup
+      FULL JOIN raw r
+        ON w.instance_id = r.instance_id AND w.user_id = r.user_id AND w.operation = r.operation
+       AND coalesce(w.method, '') = coalesce(r.method, '') AND (w.method IS NULL) = (r.method IS NULL)
+), parts AS (
     SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure,
            r.first_at, r.last_at
       FROM mcp.token_audit_daily r
-     WHERE NOT (SELECT mcp.audit_window_valid())
-       AND r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
+     WHERE r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
        AND r.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
        AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
     UNION ALL
     SELECT p.instance_id, p.user_id, p.operation, p.method, p.total, p.success, p.failure,
            p.first_at, p.last_at
-      FROM mcp.audit_summary_raw_parts() p
+      FROM mcp.audit_summary_raw_parts(false) p
 )
+SELECT w.instance_id,
+       w.user_id,
+       w.operation,
+       w.method,
+       w.total                                                AS total_operations,
+       w.success                                              AS success_count,
+       w.failure                                              AS failure_count,
+       w.success_rate,
+       w.first_at                                             AS first_operation_at,
+       w.last_at                                              AS last_operation_at
+  FROM windowed w
+ WHERE (SELECT mcp.audit_window_valid())
+UNION ALL
 SELECT p.instance_id,
        p.user_id,
        p.operation,
        p.method,
-       sum(p.total)::bigint                                   AS total_operations,
-       sum(p.success)::bigint                                 AS success_count,
-       sum(p.failure)::bigint                                 AS failure_count,
-       round(100.0 * sum(p.success) / sum(p.total), 2)        AS success_rate,
-       min(p.first_at)                                        AS first_operation_at,
-       max(p.last_at)                                         AS last_operation_at
+       sum(p.total)::bigint,
+       sum(p.success)::bigint,
+       sum(p.failure)::bigint,
+       round(100.0 * sum(p.success) / sum(p.total), 2),
+       min(p.first_at),
+       max(p.last_at)
   FROM parts p
+ WHERE NOT (SELECT mcp.audit_window_valid())
  GROUP BY p.instance_id, p.user_id, p.operation, p.method;
 
 -- ---- maintenance ---------------------------------------------------------------------------
@@ -609,11 +702,11 @@ $$;
 
 -- ---- privileges and backup -----------------------------------------------------------------
 REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
-    mcp.token_audit_dirty_days FROM PUBLIC;
+    mcp.token_audit_dirty_days, mcp.token_audit_day_rows FROM PUBLIC;
 REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
     mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
-    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(),
-    mcp.audit_rollup_day(date),
+    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(boolean),
+    mcp.audit_rollup_day(date), mcp.audit_count_day(date),
     mcp.refresh_audit_rollup(), mcp.refresh_audit_window(),
     mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb)
@@ -622,7 +715,7 @@ GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, 
 GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
     mcp.token_audit_dirty_days TO mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid(),
-    mcp.audit_summary_raw_parts() TO mcp_app, mcp_admin;
+    mcp.audit_summary_raw_parts(boolean) TO mcp_app, mcp_admin;
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
 -- Retention and partitions are the platform operator's.
 GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
@@ -633,5 +726,6 @@ SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_daily', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_window', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_dirty_days', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_day_rows', '');
 -- the mark generations go on from where they were (the window table compares them)
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_mark_gen', '');

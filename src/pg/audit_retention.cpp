@@ -8,7 +8,9 @@
 //   2. Trim with DELETE: the part of the boundary day older than the cutoff, and any expired
 //      rows in the DEFAULT partition. Row locks only; inserts are not blocked.
 //   3. Drop the expired day partitions, in a subtransaction retried on lock timeouts:
-//      each one is locked SHARE (no writer can change it any more) and counted, then the log
+//      each one is locked SHARE (no writer can change it any more) and its rows are counted
+//      (the count maintenance recorded for the day when it has not changed since, else
+//      count(*); see PartitionRows), then the log
 //      itself is locked ACCESS EXCLUSIVE — which DROP of a partition needs — under a short
 //      lock_timeout, so inserts never queue behind a waiting cleanup for long, and the
 //      partitions are dropped. The ACCESS EXCLUSIVE lock is the last thing taken and is held
@@ -49,21 +51,54 @@ int64 ExecuteCount(const char* sql, int nargs, Oid* types, Datum* values) {
     return (int64)SPI_processed;
 }
 
+// The expired partitions: qualified name, UTC day, relation oid.
+struct ExpiredPartitions {
+    int count = 0;
+    char** names = nullptr;
+    Datum* days = nullptr;
+    Datum* oids = nullptr;
+};
+
+// The number of rows in an expired partition, which the caller has locked SHARE (no writer of
+// it is left, none can start). The count recorded when maintenance rolled the day up
+// (mcp.token_audit_day_rows) is exact while the day has no dirty mark: every insert, update or
+// delete of a row of a past hour marks its day, and the mark is cleared only after a recount.
+// A TRUNCATE of the partition itself leaves no mark, but leaves it empty: an empty relation
+// counts 0. Anything else is counted.
+int64 PartitionRows(const ExpiredPartitions& parts, int i) {
+    Oid types[2] = {DATEOID, OIDOID};
+    Datum values[2] = {parts.days[i], parts.oids[i]};
+    int rc = SPI_execute_with_args(
+        "SELECT CASE WHEN pg_catalog.pg_relation_size($2) = 0 THEN 0 ELSE "
+        "  (SELECT r.row_count FROM mcp.token_audit_day_rows r WHERE r.day = $1 "
+        "      AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = $1)) END",
+        2, types, values, nullptr, false, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "could not read the row count of audit partition %s", parts.names[i]);
+    bool isnull = false;
+    Datum n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    SPI_freetuptable(SPI_tuptable);
+    if (!isnull) return DatumGetInt64(n);
+
+    char* count_sql = psprintf("SELECT count(*) FROM ONLY %s", parts.names[i]);
+    if (SPI_execute(count_sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "could not count audit partition %s", parts.names[i]);
+    n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    SPI_freetuptable(SPI_tuptable);
+    pfree(count_sql);
+    return isnull ? 0 : DatumGetInt64(n);
+}
+
 // Locks and counts the expired partitions, then locks the log and drops them. Raises on any
 // error (the caller runs it in a subtransaction). Returns the number of rows dropped.
-int64 DropExpiredPartitions(char** qualified_names, int count) {
+int64 DropExpiredPartitions(const ExpiredPartitions& parts) {
     int64 rows = 0;
-    for (int i = 0; i < count; i++) {
-        char* lock_sql = psprintf("LOCK TABLE %s IN SHARE MODE", qualified_names[i]);
+    for (int i = 0; i < parts.count; i++) {
+        char* lock_sql = psprintf("LOCK TABLE %s IN SHARE MODE", parts.names[i]);
         if (SPI_execute(lock_sql, false, 0) != SPI_OK_UTILITY)
-            elog(ERROR, "could not lock audit partition %s", qualified_names[i]);
-        char* count_sql = psprintf("SELECT count(*) FROM ONLY %s", qualified_names[i]);
-        if (SPI_execute(count_sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-            elog(ERROR, "could not count audit partition %s", qualified_names[i]);
-        bool isnull = false;
-        Datum n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        rows += isnull ? 0 : DatumGetInt64(n);
-        SPI_freetuptable(SPI_tuptable);
+            elog(ERROR, "could not lock audit partition %s", parts.names[i]);
+        pfree(lock_sql);
+        rows += PartitionRows(parts, i);
     }
     if (SPI_execute("LOCK TABLE mcp.token_audit_log IN ACCESS EXCLUSIVE MODE", false, 0) !=
         SPI_OK_UTILITY)
@@ -71,9 +106,9 @@ int64 DropExpiredPartitions(char** qualified_names, int count) {
     StringInfoData drop;
     initStringInfo(&drop);
     appendStringInfoString(&drop, "DROP TABLE ");
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < parts.count; i++) {
         if (i > 0) appendStringInfoString(&drop, ", ");
-        appendStringInfoString(&drop, qualified_names[i]);
+        appendStringInfoString(&drop, parts.names[i]);
     }
     if (SPI_execute(drop.data, false, 0) != SPI_OK_UTILITY)
         elog(ERROR, "could not drop expired audit partitions");
@@ -83,7 +118,7 @@ int64 DropExpiredPartitions(char** qualified_names, int count) {
 // One attempt in a subtransaction. Returns true and sets *rows on success, false when a lock
 // was not available in time (the subtransaction is rolled back, releasing every lock it
 // took); re-raises any other error.
-bool TryDropExpiredPartitions(char** qualified_names, int count, int64* rows) {
+bool TryDropExpiredPartitions(const ExpiredPartitions& parts, int64* rows) {
     MemoryContext oldcontext = CurrentMemoryContext;
     ResourceOwner oldowner = CurrentResourceOwner;
     ErrorData* volatile edata = nullptr;
@@ -93,7 +128,7 @@ bool TryDropExpiredPartitions(char** qualified_names, int count, int64* rows) {
     MemoryContextSwitchTo(oldcontext);
     PG_TRY();
     {
-        dropped = DropExpiredPartitions(qualified_names, count);
+        dropped = DropExpiredPartitions(parts);
         ReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(oldcontext);
         CurrentResourceOwner = oldowner;
@@ -133,6 +168,15 @@ Datum RetentionArgument(FunctionCallInfo fcinfo) {
 
 Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     Datum retention = RetentionArgument(fcinfo);
+
+    // Every statement below must see what committed before it: under one snapshot for the
+    // whole transaction, rows committed after it would be dropped with their partition
+    // without being counted.
+    if (IsolationUsesXactSnapshot())
+        ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+                        errmsg("audit cleanup must run in a READ COMMITTED transaction"),
+                        errdetail("Under REPEATABLE READ or SERIALIZABLE its count could miss "
+                                  "rows committed after the transaction's snapshot.")));
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
 
@@ -184,7 +228,8 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     // 3. The expired day partitions: every day before the cutoff's day.
     Oid date_type[1] = {DATEOID};
     rc = SPI_execute_with_args(
-        "SELECT pg_catalog.format('mcp.%I', c.relname) "
+        "SELECT pg_catalog.format('mcp.%I', c.relname), "
+        "       pg_catalog.to_date(pg_catalog.substr(c.relname, 18), 'YYYYMMDD'), c.oid "
         "  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
         " WHERE i.inhparent = 'mcp.token_audit_log'::pg_catalog.regclass "
         "   AND CASE WHEN c.relname ~ '^token_audit_log_p[0-9]{8}$' "
@@ -193,10 +238,18 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
         " ORDER BY c.relname",
         1, date_type, &cutoff_date, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list audit partitions");
-    int count = (int)SPI_processed;
-    char** names = (char**)palloc0(sizeof(char*) * (count + 1));
-    for (int i = 0; i < count; i++)
-        names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+    ExpiredPartitions parts;
+    parts.count = (int)SPI_processed;
+    int count = parts.count;
+    parts.names = (char**)palloc0(sizeof(char*) * (count + 1));
+    parts.days = (Datum*)palloc0(sizeof(Datum) * (count + 1));
+    parts.oids = (Datum*)palloc0(sizeof(Datum) * (count + 1));
+    for (int i = 0; i < count; i++) {
+        HeapTuple part = SPI_tuptable->vals[i];
+        parts.names[i] = SPI_getvalue(part, SPI_tuptable->tupdesc, 1);
+        parts.days[i] = SPI_getbinval(part, SPI_tuptable->tupdesc, 2, &isnull);
+        parts.oids[i] = SPI_getbinval(part, SPI_tuptable->tupdesc, 3, &isnull);
+    }
     SPI_freetuptable(SPI_tuptable);
 
     bool dropped_all = true;
@@ -212,7 +265,7 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
                 pg_usleep(kRetrySleepMicros * attempt);
                 CHECK_FOR_INTERRUPTS();
             }
-            if (TryDropExpiredPartitions(names, count, &rows)) {
+            if (TryDropExpiredPartitions(parts, &rows)) {
                 dropped_all = true;
                 break;
             }
@@ -233,6 +286,8 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
         ExecuteCount("DELETE FROM mcp.token_audit_daily WHERE day < $1", 1, date_type,
                      &cutoff_date);
         ExecuteCount("DELETE FROM mcp.token_audit_dirty_days WHERE day < $1", 1, date_type,
+                     &cutoff_date);
+        ExecuteCount("DELETE FROM mcp.token_audit_day_rows WHERE day < $1", 1, date_type,
                      &cutoff_date);
         // the window table no longer matches once rows of its range are gone
         ExecuteCount(

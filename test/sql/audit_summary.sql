@@ -86,10 +86,11 @@ SELECT * FROM pg_temp.compare();
 -- now only the boundary day and today are read raw: at most ~2 days (66 rows a day) of 1986
 SELECT pg_temp.raw_rows_read() BETWEEN 1 AND 250 AS reads_two_days_at_most, mcp.audit_window_valid() AS window_table_used,
        (SELECT count(*) FROM token_audit_window) AS window_rows;
--- the window table covers all but the first two hours of the window and the current hour
--- (up to two if a transaction older than this hour is running)
+-- the window table covers all but the first maintenance interval and five minutes of the
+-- window (an hour and five minutes at the default interval) and its last ten seconds (more
+-- only while a transaction older than that is running)
 SELECT window_lo - (now() - interval '30 days') BETWEEN interval '0' AND interval '2 hours' AS starts_within_two_hours,
-       now() - window_hi < interval '2 hours' AS ends_within_two_hours
+       now() - window_hi < interval '5 minutes' AS ends_within_five_minutes
   FROM token_audit_rollup_state;
 -- the edge rows: the one inside the window counts, the one just outside does not
 SELECT total_operations, success_count, failure_count FROM token_audit_summary WHERE method = 'edge';
@@ -122,6 +123,29 @@ SELECT * FROM pg_temp.compare();
 -- 5. a retention shorter than the window: the summary still equals the aggregate over what is left
 SELECT mcp.cleanup_old_token_audit_logs('20 days') > 0 AS removed_some;
 SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT * FROM pg_temp.compare();
+SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
+SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT * FROM pg_temp.compare();
+
+-- 5b. rows of a transaction's own time (created_at = now(), as mcp.log_token_operation writes
+-- them) leave no dirty mark however late in the transaction they are written (one that
+-- straddles an hour or a day does not spoil the window table); a row dated before the start
+-- of its transaction marks its day and the window table is not used until the next rebuild
+SELECT coalesce(sum(gen), 0) AS marks_before FROM token_audit_dirty_days \gset
+BEGIN;
+SELECT pg_sleep(0.1);
+INSERT INTO token_audit_log (instance_id, user_id, operation, status, method) VALUES
+    ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'refresh', 'success', 'own time');
+COMMIT;
+SELECT (SELECT coalesce(sum(gen), 0) FROM token_audit_dirty_days) = :marks_before AS no_new_mark,
+       mcp.audit_window_valid() AS window_table_used;
+SELECT * FROM pg_temp.compare();
+INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, created_at) VALUES
+    ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'refresh', 'success', 'earlier',
+     now() - interval '1 second');
+SELECT coalesce(sum(gen), 0) <> :marks_before AS marked, mcp.audit_window_valid() AS window_table_used
+  FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
 SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
 SELECT mcp.audit_window_valid() AS window_table_used;
