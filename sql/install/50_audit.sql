@@ -526,13 +526,25 @@ BEGIN
 END
 $$;
 
--- The raw-log parts of the summary (see the view below), each aggregated per group. Each part
--- is planned with its own time range as constants, so only the one or two partitions it reads
--- are planned (the view would otherwise plan every partition of the log for every part).
--- `use_window`: the parts that complete the window table (mcp.audit_window_valid() is true),
--- otherwise those that complete the daily rollup.
+-- The rows of the summary while the window table is valid (C, src/pg/audit_summary.cpp): the
+-- window table's rows, each merged with the group of the raw rows of [now() - 30 days,
+-- window_lo) and [window_hi, ∞) that it has (one query over the log, its time ranges bound as
+-- constants), plus the raw groups without a window row. SECURITY INVOKER: the caller's RLS
+-- applies to both.
+CREATE FUNCTION mcp.audit_summary_windowed()
+    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar,
+                   total_operations bigint, success_count bigint, failure_count bigint,
+                   success_rate numeric, first_operation_at timestamptz, last_operation_at timestamptz)
+    AS 'MODULE_PATHNAME', 'mcp_audit_summary_windowed'
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
+
+-- The raw-log parts of the summary when the window table is not valid (see the view below),
+-- each aggregated per group. Each part is planned with its own time range as constants, so
+-- only the one or two partitions it reads are planned (the view would otherwise plan every
+-- partition of the log for every part).
 -- SECURITY INVOKER: the log's RLS applies to the caller.
-CREATE FUNCTION mcp.audit_summary_raw_parts(use_window boolean)
+CREATE FUNCTION mcp.audit_summary_raw_parts()
     RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar, total bigint,
                    success bigint, failure bigint, first_at timestamptz, last_at timestamptz)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -548,18 +560,8 @@ DECLARE
         'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
         'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4';
     d date;
-    w record;
 BEGIN
-    -- with the window table: the raw rows before its start and from its end on
-    IF use_window THEN
-        SELECT s.window_lo, s.window_hi INTO w FROM mcp.token_audit_rollup_state s;
-        IF w.window_lo > lo THEN
-            RETURN QUERY EXECUTE format(part, lo, w.window_lo);
-        END IF;
-        RETURN QUERY EXECUTE format(part, w.window_hi, 'infinity'::timestamptz);
-        RETURN;
-    END IF;
-    -- otherwise: edge: the boundary day from the window start on, below the watermark
+    -- edge: the boundary day from the window start on, below the watermark
     IF least(lo_day_end, wm) > lo THEN
         RETURN QUERY EXECUTE format(part, lo, least(lo_day_end, wm));
     END IF;
@@ -580,81 +582,53 @@ $$;
 --      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
 -- and built from disjoint parts of the window [now() - 30 days, now()], in one of two ways
 -- (only the branch whose condition holds runs):
--- When the window table is valid (mcp.audit_window_valid()):
---   window  one row per group for [window_lo, window_hi), from token_audit_window, joined
---           with (not re-aggregated with) the few groups of
---   raw     raw rows of [now() - 30 days, window_lo) and from window_hi on (short stretches)
+-- When the window table is valid (mcp.audit_window_valid()), mcp.audit_summary_windowed():
+--   window  one row per group for [window_lo, window_hi), from token_audit_window, merged with
+--   raw     the groups of the raw rows of [now() - 30 days, window_lo) and from window_hi on
 -- Otherwise, summed per group:
 --   rollup  the whole days after the boundary day and before the watermark, not dirty, from
 --           the daily rollup
 --   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
 --   dirty   raw rows of dirty days inside the rolled-up range
 --   tail    raw rows from the watermark (or the window start) on
--- (the raw parts from mcp.audit_summary_raw_parts()). The join matches a NULL method with a
--- NULL method only (as GROUP BY does) on hashable keys: the method with NULL as '' plus
--- whether it is NULL.
+-- (the raw parts from mcp.audit_summary_raw_parts()).
+-- The rows of the summary when the window table is not valid: the daily rollup plus the raw
+-- parts, summed per group. SECURITY INVOKER (RLS of the caller).
+CREATE FUNCTION mcp.audit_summary_from_rollup()
+    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar,
+                   total_operations bigint, success_count bigint, failure_count bigint,
+                   success_rate numeric, first_operation_at timestamptz, last_operation_at timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT p.instance_id, p.user_id, p.operation, p.method, sum(p.total)::bigint,
+       sum(p.success)::bigint, sum(p.failure)::bigint,
+       round(100.0 * sum(p.success) / sum(p.total), 2), min(p.first_at), max(p.last_at)
+  FROM (SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure,
+               r.first_at, r.last_at
+          FROM mcp.token_audit_daily r
+         WHERE r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
+           AND r.day < (mcp.audit_rollup_watermark() AT TIME ZONE 'UTC')::date
+           AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
+        UNION ALL
+        SELECT q.instance_id, q.user_id, q.operation, q.method, q.total, q.success, q.failure,
+               q.first_at, q.last_at
+          FROM mcp.audit_summary_raw_parts() q) AS p
+ GROUP BY p.instance_id, p.user_id, p.operation, p.method
+$$;
+
+-- Both branches are functions, so the view costs next to nothing to plan, and only the branch
+-- whose condition holds runs.
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
-WITH raw AS (
-    SELECT p.instance_id, p.user_id, p.operation, p.method, sum(p.total)::bigint AS total,
-           sum(p.success)::bigint AS success, sum(p.failure)::bigint AS failure,
-           min(p.first_at) AS first_at, max(p.last_at) AS last_at
-      FROM mcp.audit_summary_raw_parts(true) p
-     GROUP BY p.instance_id, p.user_id, p.operation, p.method
-), windowed AS (
-    SELECT coalesce(w.instance_id, r.instance_id) AS instance_id,
-           coalesce(w.user_id, r.user_id) AS user_id,
-           coalesce(w.operation, r.operation) AS operation,
-           CASE WHEN w.user_id IS NULL THEN r.method ELSE w.method END AS method,
-           coalesce(w.total, 0) + coalesce(r.total, 0) AS total,
-           coalesce(w.success, 0) + coalesce(r.success, 0) AS success,
-           coalesce(w.failure, 0) + coalesce(r.failure, 0) AS failure,
-           least(w.first_at, r.first_at) AS first_at,        -- least/greatest skip NULLs
-           greatest(w.last_at, r.last_at) AS last_at,
-           CASE WHEN r.user_id IS NULL THEN w.success_rate
-                ELSE round(100.0 * (coalesce(w.success, 0) + r.success) / (coalesce(w.total, 0) + r.total), 2)
-           END AS success_rate
-      FROM mcp.token_audit_window w
-      FULL JOIN raw r
-        ON w.instance_id = r.instance_id AND w.user_id = r.user_id AND w.operation = r.operation
-       AND coalesce(w.method, '') = coalesce(r.method, '') AND (w.method IS NULL) = (r.method IS NULL)
-), parts AS (
-    SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure,
-           r.first_at, r.last_at
-      FROM mcp.token_audit_daily r
-     WHERE r.day > ((now() - interval '30 days') AT TIME ZONE 'UTC')::date
-       AND r.day < ((SELECT mcp.audit_rollup_watermark()) AT TIME ZONE 'UTC')::date
-       AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = r.day)
-    UNION ALL
-    SELECT p.instance_id, p.user_id, p.operation, p.method, p.total, p.success, p.failure,
-           p.first_at, p.last_at
-      FROM mcp.audit_summary_raw_parts(false) p
-)
-SELECT w.instance_id,
-       w.user_id,
-       w.operation,
-       w.method,
-       w.total                                                AS total_operations,
-       w.success                                              AS success_count,
-       w.failure                                              AS failure_count,
-       w.success_rate,
-       w.first_at                                             AS first_operation_at,
-       w.last_at                                              AS last_operation_at
-  FROM windowed w
+SELECT s.instance_id, s.user_id, s.operation, s.method, s.total_operations, s.success_count,
+       s.failure_count, s.success_rate, s.first_operation_at, s.last_operation_at
+  FROM mcp.audit_summary_windowed() s
  WHERE (SELECT mcp.audit_window_valid())
 UNION ALL
-SELECT p.instance_id,
-       p.user_id,
-       p.operation,
-       p.method,
-       sum(p.total)::bigint,
-       sum(p.success)::bigint,
-       sum(p.failure)::bigint,
-       round(100.0 * sum(p.success) / sum(p.total), 2),
-       min(p.first_at),
-       max(p.last_at)
-  FROM parts p
- WHERE NOT (SELECT mcp.audit_window_valid())
- GROUP BY p.instance_id, p.user_id, p.operation, p.method;
+SELECT r.instance_id, r.user_id, r.operation, r.method, r.total_operations, r.success_count,
+       r.failure_count, r.success_rate, r.first_operation_at, r.last_operation_at
+  FROM mcp.audit_summary_from_rollup() r
+ WHERE NOT (SELECT mcp.audit_window_valid());
 
 -- ---- maintenance ---------------------------------------------------------------------------
 
@@ -705,7 +679,7 @@ REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rol
     mcp.token_audit_dirty_days, mcp.token_audit_day_rows FROM PUBLIC;
 REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
     mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
-    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(boolean),
+    mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(), mcp.audit_summary_windowed(), mcp.audit_summary_from_rollup(),
     mcp.audit_rollup_day(date), mcp.audit_count_day(date),
     mcp.refresh_audit_rollup(), mcp.refresh_audit_window(),
     mcp.run_maintenance(), mcp.token_audit_mark_dirty(), mcp.token_audit_truncated() FROM PUBLIC;
@@ -715,7 +689,7 @@ GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, 
 GRANT SELECT ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
     mcp.token_audit_dirty_days TO mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid(),
-    mcp.audit_summary_raw_parts(boolean) TO mcp_app, mcp_admin;
+    mcp.audit_summary_raw_parts(), mcp.audit_summary_windowed(), mcp.audit_summary_from_rollup() TO mcp_app, mcp_admin;
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
 -- Retention and partitions are the platform operator's.
 GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
