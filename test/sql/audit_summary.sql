@@ -150,6 +150,17 @@ SELECT * FROM pg_temp.compare();
 SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
 SELECT mcp.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
+-- an empty method and a NULL one are different groups, in the window table and in the raw
+-- rows merged into it
+INSERT INTO token_audit_log (instance_id, user_id, operation, status, method) VALUES
+    ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-00000000000a', 'validate', 'success', ''),
+    ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-00000000000a', 'validate', 'failure', NULL);
+SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT * FROM pg_temp.compare();
+SELECT method IS NULL AS method_null, method = '' AS method_empty, total_operations > 1 AS in_window_too
+  FROM token_audit_summary
+ WHERE instance_id = '00000000-0000-0000-0000-0000000000a2' AND operation = 'validate'
+   AND (method IS NULL OR method = '') ORDER BY 1;
 
 -- 6. the tenant sees only its rows, and they equal the plain aggregate under RLS
 BEGIN;
