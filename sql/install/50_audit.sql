@@ -283,9 +283,11 @@ $$;
 
 -- Removes audit rows older than `retention` (NULL: the mcp_platform.audit_retention setting,
 -- default 90 days) and returns how many: expired day partitions are dropped whole (their rows
--- counted under lock first), the boundary day is trimmed with DELETE. See
--- src/pg/audit_retention.cpp for the locking.
-CREATE FUNCTION mcp.cleanup_old_token_audit_logs(retention interval DEFAULT NULL) RETURNS bigint
+-- counted under lock first), the boundary day is trimmed with DELETE — or, with
+-- trim_boundary = false, left whole until it has expired entirely (no row is deleted one by
+-- one; rows live up to a day longer than the retention). See src/pg/audit_retention.cpp for the locking.
+CREATE FUNCTION mcp.cleanup_old_token_audit_logs(retention interval DEFAULT NULL, trim_boundary boolean DEFAULT true)
+    RETURNS bigint
     AS 'MODULE_PATHNAME', 'mcp_cleanup_old_token_audit_logs'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp;
@@ -667,7 +669,8 @@ BEGIN
         created := created + mcp.ensure_audit_partitions(lo, hi);
     END IF;
     created := created + mcp.ensure_audit_partitions(now(), now() + make_interval(days => ahead));
-    removed := mcp.cleanup_old_token_audit_logs(NULL);
+    removed := mcp.cleanup_old_token_audit_logs(NULL,
+        coalesce(nullif(current_setting('mcp_platform.audit_retention_trim', true), ''), 'on')::boolean);
     RETURN jsonb_build_object('skipped', false, 'partitions_created', created, 'rollup_days', rolled,
                               'expired_instances', expired, 'services_refreshed', services,
                               'removed_audit_rows', removed);
@@ -678,7 +681,7 @@ $$;
 REVOKE ALL ON mcp.token_audit_daily, mcp.token_audit_window, mcp.token_audit_rollup_state,
     mcp.token_audit_dirty_days, mcp.token_audit_day_rows FROM PUBLIC;
 REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb),
-    mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval),
+    mcp.ensure_audit_partitions(timestamptz, timestamptz), mcp.cleanup_old_token_audit_logs(interval, boolean),
     mcp.audit_rollup_watermark(), mcp.audit_window_valid(), mcp.audit_summary_raw_parts(), mcp.audit_summary_windowed(), mcp.audit_summary_from_rollup(),
     mcp.audit_rollup_day(date), mcp.audit_count_day(date),
     mcp.refresh_audit_rollup(), mcp.refresh_audit_window(),
@@ -693,7 +696,7 @@ GRANT EXECUTE ON FUNCTION mcp.audit_rollup_watermark(), mcp.audit_window_valid()
 GRANT SELECT ON mcp.token_audit_summary TO mcp_app, mcp_admin;
 -- Retention and partitions are the platform operator's.
 GRANT EXECUTE ON FUNCTION mcp.ensure_audit_partitions(timestamptz, timestamptz),
-    mcp.cleanup_old_token_audit_logs(interval), mcp.refresh_audit_rollup(), mcp.run_maintenance()
+    mcp.cleanup_old_token_audit_logs(interval, boolean), mcp.refresh_audit_rollup(), mcp.run_maintenance()
     TO mcp_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('mcp.token_audit_daily', '');

@@ -23,6 +23,7 @@ char* audit_retention = nullptr;
 int maintenance_interval = 3600;
 char* maintenance_databases = nullptr;
 int audit_partitions_ahead = 7;
+bool audit_retention_trim = true;
 
 // One static background worker per database named in mcp_platform.maintenance_databases.
 void RegisterMaintenanceWorkers() {
@@ -75,6 +76,13 @@ void InitAuditModule() {
         "Default retention of mcp.cleanup_old_token_audit_logs() and of the maintenance runs.",
         "An interval, e.g. '90 days'. Audit rows older than this are removed.", &audit_retention,
         "90 days", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "mcp_platform.audit_retention_trim",
+        "Whether the maintenance runs trim the boundary day of the audit retention row by row.",
+        "on: rows are removed as soon as they are older than the retention (the boundary day is "
+        "trimmed with DELETE); off: whole days only, a day's partition is dropped once all of it "
+        "has expired (rows live up to a day longer, nothing is deleted row by row).",
+        &audit_retention_trim, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "mcp_platform.audit_partitions_ahead",
         "Number of future daily audit partitions mcp.run_maintenance() keeps created.", nullptr,

@@ -5,8 +5,10 @@
 // at most a moment:
 //   1. pg_try_advisory_xact_lock: a second concurrent run returns 0 at once (the first one
 //      removes and counts the rows; nothing is counted twice).
-//   2. Trim with DELETE: the part of the boundary day older than the cutoff, and any expired
-//      rows in the DEFAULT partition. Row locks only; inserts are not blocked.
+//   2. Trim with DELETE: the part of the boundary day older than the cutoff (unless the caller
+//      passed trim_boundary = false: then that day stays whole until it has expired entirely),
+//      and the expired days' rows in the DEFAULT partition. Row locks only; inserts are not
+//      blocked.
 //   3. Drop the expired day partitions, in a subtransaction retried on lock timeouts:
 //      each one is locked SHARE (no writer can change it any more) and its rows are counted
 //      (the count maintenance recorded for the day when it has not changed since, else
@@ -168,6 +170,7 @@ Datum RetentionArgument(FunctionCallInfo fcinfo) {
 
 Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     Datum retention = RetentionArgument(fcinfo);
+    bool trim_boundary = PG_NARGS() < 2 || PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
 
     // Every statement below must see what committed before it: under one snapshot for the
     // whole transaction, rows committed after it would be dropped with their partition
@@ -219,9 +222,10 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
     //    expired rows of the DEFAULT partition.
     Oid two_ts[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
     Datum trim_range[2] = {cutoff_day_start, cutoff};
-    removed +=
-        ExecuteCount("DELETE FROM mcp.token_audit_log WHERE created_at >= $1 AND created_at < $2",
-                     2, two_ts, trim_range);
+    if (trim_boundary)
+        removed += ExecuteCount(
+            "DELETE FROM mcp.token_audit_log WHERE created_at >= $1 AND created_at < $2", 2, two_ts,
+            trim_range);
     removed += ExecuteCount("DELETE FROM mcp.token_audit_log_default WHERE created_at < $1", 1,
                             two_ts, &cutoff_day_start);
 
@@ -293,7 +297,7 @@ Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
         ExecuteCount(
             "UPDATE mcp.token_audit_rollup_state "
             "SET window_lo = NULL, window_hi = NULL, window_marks = NULL WHERE window_lo < $1",
-            1, two_ts, &cutoff);
+            1, two_ts, trim_boundary ? &cutoff : &cutoff_day_start);
     }
 
     SPI_finish();

@@ -131,6 +131,27 @@ DO $$ BEGIN EXECUTE format('TRUNCATE %s', pg_temp.day_partition(now() - interval
 SELECT mcp.cleanup_old_token_audit_logs('146 days') AS removed_5_7_0_8;
 SELECT count(*) AS day_counts_left FROM token_audit_day_rows WHERE day < (now() AT TIME ZONE 'UTC')::date - 140;
 
+-- ---- whole days only: trim_boundary => false, mcp_platform.audit_retention_trim = off --------
+SELECT mcp.ensure_audit_partitions(now() - interval '61 days', now() - interval '58 days') AS created;
+SELECT pg_temp.add_rows(2, date_trunc('day', now() - interval '59 days', 'UTC') - interval '1 hour');  -- the day before the boundary day
+SELECT pg_temp.add_rows(3, date_trunc('day', now() - interval '59 days', 'UTC'));                      -- the boundary day, expired
+SELECT pg_temp.add_rows(4, now() - interval '58 days');                                                -- kept
+SELECT mcp.cleanup_old_token_audit_logs('59 days', trim_boundary => false) AS removed_whole_days_only;
+SELECT count(*) FILTER (WHERE created_at < now() - interval '59 days') AS expired_left_in_boundary_day,
+       count(*) FILTER (WHERE created_at >= now() - interval '59 days' AND created_at < now() - interval '50 days') AS kept
+  FROM token_audit_log;
+SELECT mcp.cleanup_old_token_audit_logs('59 days') AS removed_by_trim;
+-- maintenance follows mcp_platform.audit_retention_trim
+SELECT mcp.ensure_audit_partitions(now() - interval '45 days', now() - interval '45 days') AS created;
+SELECT pg_temp.add_rows(5, date_trunc('day', now() - interval '45 days', 'UTC'));
+SET mcp_platform.audit_retention = '45 days';
+SET mcp_platform.audit_retention_trim = off;
+SELECT (mcp.run_maintenance()->>'removed_audit_rows')::bigint AS removed_by_maintenance_whole_days;
+SET mcp_platform.audit_retention_trim = on;
+SELECT (mcp.run_maintenance()->>'removed_audit_rows')::bigint AS removed_by_maintenance_trimmed;
+RESET mcp_platform.audit_retention;
+RESET mcp_platform.audit_retention_trim;
+
 -- ---- not under REPEATABLE READ: its count could miss rows committed after the snapshot ------
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT mcp.cleanup_old_token_audit_logs('90 days');
