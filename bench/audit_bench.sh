@@ -5,7 +5,9 @@
 #      unpartitioned copy of the same rows — time, WAL bytes (EXPLAIN (ANALYZE, WAL): the
 #      statement's own WAL, not the concurrent stream's), table size after — with a concurrent
 #      stream of single-row INSERTs into the same table, whose p50/p99 latency is compared
-#      with the same stream when nothing else runs;
+#      with the same stream when nothing else runs; then the steady state with whole days
+#      (trim_boundary => false): the rest of the boundary day, and one whole day, each vs a
+#      DELETE of the same rows;
 #   2. token_audit_summary vs the plain 30-day aggregate over the raw log (and over the
 #      unpartitioned copy), and their equality, before and after retention.
 #
@@ -155,8 +157,9 @@ latencies() {
 pct() {   # pct P < sorted values
     awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }'
 }
-measure() {   # measure LABEL TABLE STATEMENT RETENTION: runs STATEMENT with the stream going into TABLE
-    local label=$1 table=$2 stmt=$3 retention=$4
+measure() {   # measure LABEL TABLE STATEMENT CUTOFF: runs STATEMENT with the stream going into TABLE
+    # (CUTOFF: the SQL expression of the oldest time kept, with T0 for the statement's start)
+    local label=$1 table=$2 stmt=$3 cutoff=$4
     touch "$STREAM_FLAG"
     stream "$table" "$label" & local pid=$!
     sleep 3
@@ -165,8 +168,8 @@ measure() {   # measure LABEL TABLE STATEMENT RETENTION: runs STATEMENT with the
     t0=$(now_s)
     result=$(q -c "SELECT bench.explain_wal(\$q\$$stmt\$q\$)")
     t1=$(now_s)
-    # rows older than the retention as of the statement's start (rows keep ageing afterwards)
-    local left; left=$(q -c "SELECT count(*) FROM $table WHERE created_at < to_timestamp($t0) - interval '$retention'")
+    # rows older than the cutoff as of the statement's start (rows keep ageing afterwards)
+    local left; left=$(q -c "SELECT count(*) FROM $table WHERE created_at < ${cutoff//T0/to_timestamp($t0)}")
     sleep 3
     rm -f "$STREAM_FLAG"; wait "$pid" || true
     local after_size; after_size=$(q -c "SELECT bench.size('$table')")
@@ -178,19 +181,32 @@ measure() {   # measure LABEL TABLE STATEMENT RETENTION: runs STATEMENT with the
 mcp_log "retention: cleanup (partitioned) vs DELETE (unpartitioned), with $STREAM_CLIENTS concurrent insert streams"
 expired_rows=$(q -c "SELECT count(*) FROM mcp.token_audit_log WHERE created_at < now() - interval '90 days'")
 q -c "CHECKPOINT" >/dev/null
-part=$(measure partitioned mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('90 days')" '90 days')
+part=$(measure partitioned mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('90 days')" "T0 - interval '90 days'")
 q -c "CHECKPOINT" >/dev/null
-plain=$(measure unpartitioned bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '90 days'" '90 days')
-# the daily job in steady state: one more day expires (retention 89 days)
+plain=$(measure unpartitioned bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '90 days'" "T0 - interval '90 days'")
+# Whole days (trim_boundary => false), the steady state of mcp_platform.audit_retention_trim =
+# off: (b) the rest of the boundary day the first run trimmed (its oldest day partition), and
+# (c) the next day, whole (a partition whose count maintenance recorded), each against a
+# DELETE of exactly the same rows (everything before the end of that day).
+day_b=$(q -c "SELECT date_trunc('day', min(created_at), 'UTC') + interval '1 day' FROM mcp.token_audit_log")
+day_c=$(q -c "SELECT '$day_b'::timestamptz + interval '1 day'")
+rows_b=$(q -c "SELECT count(*) FROM mcp.token_audit_log WHERE created_at < '$day_b'")
+rows_c=$(q -c "SELECT count(*) FROM mcp.token_audit_log WHERE created_at >= '$day_b' AND created_at < '$day_c'")
 q -c "CHECKPOINT" >/dev/null
-part1=$(measure partitioned_daily mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs('89 days')" '89 days')
+part1=$(measure partitioned_rest mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs(now() - '$day_b'::timestamptz, trim_boundary => false)" "'$day_b'::timestamptz")
 q -c "CHECKPOINT" >/dev/null
-plain1=$(measure unpartitioned_daily bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < now() - interval '89 days'" '89 days')
+plain1=$(measure unpartitioned_rest bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < '$day_b'" "'$day_b'::timestamptz")
+q -c "CHECKPOINT" >/dev/null
+part2=$(measure partitioned_day mcp.token_audit_log "SELECT mcp.cleanup_old_token_audit_logs(now() - '$day_c'::timestamptz, trim_boundary => false)" "'$day_c'::timestamptz")
+q -c "CHECKPOINT" >/dev/null
+plain2=$(measure unpartitioned_day bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < '$day_c'" "'$day_c'::timestamptz")
 
 IFS='|' read -r _ p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n left_part <<<"$part"
 IFS='|' read -r _ d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n left_plain <<<"$plain"
 IFS='|' read -r _ p1_ms p1_wal p1_before p1_after p1_b50 p1_b99 p1_d50 p1_d99 p1_n left_part1 <<<"$part1"
 IFS='|' read -r _ d1_ms d1_wal d1_before d1_after d1_b50 d1_b99 d1_d50 d1_d99 d1_n left_plain1 <<<"$plain1"
+IFS='|' read -r _ p2_ms p2_wal p2_before p2_after p2_b50 p2_b99 p2_d50 p2_d99 p2_n left_part2 <<<"$part2"
+IFS='|' read -r _ d2_ms d2_wal d2_before d2_after d2_b50 d2_b99 d2_d50 d2_d99 d2_n left_plain2 <<<"$plain2"
 mb() { echo "scale=1; $1 / 1048576" | bc; }
 ratio() { if [ "$2" = 0 ] || [ "$2" = "" ]; then echo "n/a"; else echo "scale=1; $1 / $2" | bc; fi; }
 
@@ -209,7 +225,7 @@ expired rows left              | $left_part | $left_plain |
 insert p50 / p99, stream alone | $p_b50 / $p_b99 ms | $d_b50 / $d_b99 ms |
 insert p50 / p99, during       | $p_d50 / $p_d99 ms ($p_n inserts) | $d_d50 / $d_d99 ms ($d_n inserts) |
 
-next day (retention 89 days)   | cleanup (partitioned) | DELETE (unpartitioned) | ratio
+rest of the boundary day, whole days ($rows_b rows) | cleanup(trim_boundary => false) | DELETE (unpartitioned) | ratio
 -------------------------------+-----------------------+------------------------+-------
 wall time incl. commit         | $p1_ms ms | $d1_ms ms | $(ratio "$d1_ms" "$p1_ms")x faster
 WAL bytes of the statement     | $p1_wal | $d1_wal | $(ratio "$d1_wal" "$p1_wal")x less
@@ -217,6 +233,15 @@ table size before -> after     | $(mb "$p1_before") -> $(mb "$p1_after") MB | $(
 expired rows left              | $left_part1 | $left_plain1 |
 insert p50 / p99, stream alone | $p1_b50 / $p1_b99 ms | $d1_b50 / $d1_b99 ms |
 insert p50 / p99, during       | $p1_d50 / $p1_d99 ms ($p1_n inserts) | $d1_d50 / $d1_d99 ms ($d1_n inserts) |
+
+one whole day ($rows_c rows)   | cleanup(trim_boundary => false) | DELETE (unpartitioned) | ratio
+-------------------------------+-----------------------+------------------------+-------
+wall time incl. commit         | $p2_ms ms | $d2_ms ms | $(ratio "$d2_ms" "$p2_ms")x faster
+WAL bytes of the statement     | $p2_wal | $d2_wal | $(ratio "$d2_wal" "$p2_wal")x less
+table size before -> after     | $(mb "$p2_before") -> $(mb "$p2_after") MB | $(mb "$d2_before") -> $(mb "$d2_after") MB |
+expired rows left              | $left_part2 | $left_plain2 |
+insert p50 / p99, stream alone | $p2_b50 / $p2_b99 ms | $d2_b50 / $d2_b99 ms |
+insert p50 / p99, during       | $p2_d50 / $p2_d99 ms ($p2_n inserts) | $d2_d50 / $d2_d99 ms ($d2_n inserts) |
 
 summary (30-day window, $groups groups)       | time
 ----------------------------------------------+---------
