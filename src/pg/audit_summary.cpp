@@ -20,6 +20,8 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "common/hashfn.h"
 #include "utils/hsearch.h"
@@ -125,6 +127,60 @@ Datum SuccessRate(int64 success, int64 total) {
                                Int32GetDatum(-1));
 }
 
+// Receives the window table's rows straight from the executor (no SPI tuple table: each row
+// is merged and written to the result as it comes).
+struct WindowReceiver {
+    DestReceiver pub;  // first: the executor sees a DestReceiver
+    HTAB* raw;
+    long raw_count;
+    ReturnSetInfo* rsinfo;
+};
+
+bool ReceiveWindowRow(TupleTableSlot* slot, DestReceiver* self) {
+    WindowReceiver* receiver = (WindowReceiver*)self;
+    slot_getallattrs(slot);
+    const Datum* row = slot->tts_values;
+    const bool* row_nulls = slot->tts_isnull;
+    Datum values[kColumns];
+    bool nulls[kColumns];
+    for (int c = 0; c < kColumns; c++) nulls[c] = false;
+    values[kInstanceId] = row[0];
+    values[kUserId] = row[1];
+    values[kOperation] = row[2];
+    values[kMethod] = row[3];
+    nulls[kMethod] = row_nulls[3];
+    RawGroup* group = nullptr;
+    if (receiver->raw_count > 0) {
+        GroupKey key;
+        MakeKey(row, row_nulls, &key);
+        group = (RawGroup*)hash_search(receiver->raw, &key, HASH_FIND, nullptr);
+    }
+    if (group == nullptr) {
+        values[kTotal] = row[4];
+        values[kSuccess] = row[5];
+        values[kFailure] = row[6];
+        values[kFirstAt] = row[7];
+        values[kLastAt] = row[8];
+        values[kSuccessRate] = row[9];
+    } else {
+        group->merged = true;
+        int64 total = DatumGetInt64(row[4]) + group->total;
+        int64 success = DatumGetInt64(row[5]) + group->success;
+        values[kTotal] = Int64GetDatum(total);
+        values[kSuccess] = Int64GetDatum(success);
+        values[kFailure] = Int64GetDatum(DatumGetInt64(row[6]) + group->failure);
+        values[kFirstAt] = TimestampTzGetDatum(Min(DatumGetTimestampTz(row[7]), group->first_at));
+        values[kLastAt] = TimestampTzGetDatum(Max(DatumGetTimestampTz(row[8]), group->last_at));
+        values[kSuccessRate] = SuccessRate(success, total);
+    }
+    tuplestore_putvalues(receiver->rsinfo->setResult, receiver->rsinfo->setDesc, values, nulls);
+    return true;
+}
+
+void ReceiverStartup(DestReceiver*, int, TupleDesc) {}
+void ReceiverShutdown(DestReceiver*) {}
+void ReceiverDestroy(DestReceiver*) {}
+
 }  // namespace
 
 Datum mcp_audit_summary_windowed(PG_FUNCTION_ARGS) {
@@ -191,46 +247,30 @@ Datum mcp_audit_summary_windowed(PG_FUNCTION_ARGS) {
         group->merged = false;
     }
 
-    // The window rows, each merged with its raw group if it has one.
-    if (SPI_execute("SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, w.success, "
-                    "       w.failure, w.first_at, w.last_at, w.success_rate "
-                    "  FROM mcp.token_audit_window w",
-                    true, 0) != SPI_OK_SELECT)
+    // The window rows, each merged with its raw group if it has one, as the executor reads them.
+    WindowReceiver receiver;
+    memset(&receiver, 0, sizeof(receiver));
+    receiver.pub.receiveSlot = ReceiveWindowRow;
+    receiver.pub.rStartup = ReceiverStartup;
+    receiver.pub.rShutdown = ReceiverShutdown;
+    receiver.pub.rDestroy = ReceiverDestroy;
+    receiver.pub.mydest = DestNone;
+    receiver.raw = raw;
+    receiver.raw_count = raw_count;
+    receiver.rsinfo = rsinfo;
+    SPIExecuteOptions options;
+    memset(&options, 0, sizeof(options));
+    options.read_only = true;
+    options.dest = &receiver.pub;
+    // (with a DestNone receiver SPI reports SPI_OK_UTILITY for a SELECT: only failures matter)
+    if (SPI_execute_extended("SELECT w.instance_id, w.user_id, w.operation, w.method, w.total, "
+                             "       w.success, w.failure, w.first_at, w.last_at, w.success_rate "
+                             "  FROM mcp.token_audit_window w",
+                             &options) < 0)
         elog(ERROR, "could not read the audit window table");
-    SPITupleTable* window_rows = SPI_tuptable;
+
     Datum values[kColumns];
     bool nulls[kColumns];
-    for (uint64 i = 0; i < SPI_processed; i++) {
-        heap_deform_tuple(window_rows->vals[i], window_rows->tupdesc, row, row_nulls);
-        for (int c = 0; c < kColumns; c++) nulls[c] = false;
-        values[kInstanceId] = row[0];
-        values[kUserId] = row[1];
-        values[kOperation] = row[2];
-        values[kMethod] = row[3];
-        nulls[kMethod] = row_nulls[3];
-        MakeKey(row, row_nulls, &key);
-        RawGroup* group = raw_count > 0 ? (RawGroup*)hash_search(raw, &key, HASH_FIND, nullptr) : nullptr;
-        if (group == nullptr) {
-            values[kTotal] = row[4];
-            values[kSuccess] = row[5];
-            values[kFailure] = row[6];
-            values[kFirstAt] = row[7];
-            values[kLastAt] = row[8];
-            values[kSuccessRate] = row[9];
-        } else {
-            group->merged = true;
-            int64 total = DatumGetInt64(row[4]) + group->total;
-            int64 success = DatumGetInt64(row[5]) + group->success;
-            values[kTotal] = Int64GetDatum(total);
-            values[kSuccess] = Int64GetDatum(success);
-            values[kFailure] = Int64GetDatum(DatumGetInt64(row[6]) + group->failure);
-            values[kFirstAt] = TimestampTzGetDatum(Min(DatumGetTimestampTz(row[7]), group->first_at));
-            values[kLastAt] = TimestampTzGetDatum(Max(DatumGetTimestampTz(row[8]), group->last_at));
-            values[kSuccessRate] = SuccessRate(success, total);
-        }
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-
     // The raw groups that have no window row.
     for (uint64 i = 0; i < (uint64)raw_count; i++) {
         heap_deform_tuple(raw_rows->vals[i], raw_rows->tupdesc, row, row_nulls);
