@@ -201,48 +201,36 @@ part2=$(measure partitioned_day mcp.token_audit_log "SELECT mcp.cleanup_old_toke
 q -c "CHECKPOINT" >/dev/null
 plain2=$(measure unpartitioned_day bench.audit_plain "DELETE FROM bench.audit_plain WHERE created_at < '$day_c'" "'$day_c'::timestamptz")
 
-IFS='|' read -r _ p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n left_part <<<"$part"
-IFS='|' read -r _ d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n left_plain <<<"$plain"
-IFS='|' read -r _ p1_ms p1_wal p1_before p1_after p1_b50 p1_b99 p1_d50 p1_d99 p1_n left_part1 <<<"$part1"
-IFS='|' read -r _ d1_ms d1_wal d1_before d1_after d1_b50 d1_b99 d1_d50 d1_d99 d1_n left_plain1 <<<"$plain1"
-IFS='|' read -r _ p2_ms p2_wal p2_before p2_after p2_b50 p2_b99 p2_d50 p2_d99 p2_n left_part2 <<<"$part2"
-IFS='|' read -r _ d2_ms d2_wal d2_before d2_after d2_b50 d2_b99 d2_d50 d2_d99 d2_n left_plain2 <<<"$plain2"
 mb() { echo "scale=1; $1 / 1048576" | bc; }
 ratio() { if [ "$2" = 0 ] || [ "$2" = "" ]; then echo "n/a"; else echo "scale=1; $1 / $2" | bc; fi; }
+# retention_table TITLE OURS PARTITIONED_RESULT UNPARTITIONED_RESULT: one comparison table
+retention_table() {
+    local p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n p_left
+    local d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n d_left
+    IFS='|' read -r _ p_ms p_wal p_before p_after p_b50 p_b99 p_d50 p_d99 p_n p_left <<<"$3"
+    IFS='|' read -r _ d_ms d_wal d_before d_after d_b50 d_b99 d_d50 d_d99 d_n d_left <<<"$4"
+    cat <<EOF3
+$1 | $2 | DELETE (unpartitioned) | ratio
+-------------------------------+-----------------------+------------------------+-------
+wall time incl. commit         | $p_ms ms | $d_ms ms | $(ratio "$d_ms" "$p_ms")x faster
+WAL bytes of the statement     | $p_wal | $d_wal | $(ratio "$d_wal" "$p_wal")x less
+table size before -> after     | $(mb "$p_before") -> $(mb "$p_after") MB | $(mb "$d_before") -> $(mb "$d_after") MB |
+expired rows left              | $p_left | $d_left |
+insert p50 / p99, stream alone | $p_b50 / $p_b99 ms | $d_b50 / $d_b99 ms |
+insert p50 / p99, during       | $p_d50 / $p_d99 ms ($p_n inserts) | $d_d50 / $d_d99 ms ($d_n inserts) |
+
+EOF3
+}
 
 # summary after retention, too (the streams added rows to today's partition, read raw)
 summary_after_ms=$(q -c "SELECT bench.median_ms('SELECT * FROM mcp.token_audit_summary', 7)")
 differences_after=$(q -c "SELECT (SELECT count(*) FROM (SELECT * FROM mcp.token_audit_summary EXCEPT ALL $plain_raw) a) + (SELECT count(*) FROM ($plain_raw EXCEPT ALL SELECT * FROM mcp.token_audit_summary) b)")
 
 mcp_log "results ($ROWS rows over $DAYS days; $expired_rows rows older than 90 days)"
+retention_table "retention (90 days)           " "cleanup (partitioned)" "$part" "$plain"
+retention_table "rest of the boundary day, whole days ($rows_b rows)" "cleanup(trim_boundary => false)" "$part1" "$plain1"
+retention_table "one whole day ($rows_c rows)  " "cleanup(trim_boundary => false)" "$part2" "$plain2"
 cat <<EOF2
-retention (90 days)            | cleanup (partitioned) | DELETE (unpartitioned) | ratio
--------------------------------+-----------------------+------------------------+-------
-wall time incl. commit         | $p_ms ms | $d_ms ms | $(ratio "$d_ms" "$p_ms")x faster
-WAL bytes of the statement     | $p_wal | $d_wal | $(ratio "$d_wal" "$p_wal")x less
-table size before -> after     | $(mb "$p_before") -> $(mb "$p_after") MB | $(mb "$d_before") -> $(mb "$d_after") MB |
-expired rows left              | $left_part | $left_plain |
-insert p50 / p99, stream alone | $p_b50 / $p_b99 ms | $d_b50 / $d_b99 ms |
-insert p50 / p99, during       | $p_d50 / $p_d99 ms ($p_n inserts) | $d_d50 / $d_d99 ms ($d_n inserts) |
-
-rest of the boundary day, whole days ($rows_b rows) | cleanup(trim_boundary => false) | DELETE (unpartitioned) | ratio
--------------------------------+-----------------------+------------------------+-------
-wall time incl. commit         | $p1_ms ms | $d1_ms ms | $(ratio "$d1_ms" "$p1_ms")x faster
-WAL bytes of the statement     | $p1_wal | $d1_wal | $(ratio "$d1_wal" "$p1_wal")x less
-table size before -> after     | $(mb "$p1_before") -> $(mb "$p1_after") MB | $(mb "$d1_before") -> $(mb "$d1_after") MB |
-expired rows left              | $left_part1 | $left_plain1 |
-insert p50 / p99, stream alone | $p1_b50 / $p1_b99 ms | $d1_b50 / $d1_b99 ms |
-insert p50 / p99, during       | $p1_d50 / $p1_d99 ms ($p1_n inserts) | $d1_d50 / $d1_d99 ms ($d1_n inserts) |
-
-one whole day ($rows_c rows)   | cleanup(trim_boundary => false) | DELETE (unpartitioned) | ratio
--------------------------------+-----------------------+------------------------+-------
-wall time incl. commit         | $p2_ms ms | $d2_ms ms | $(ratio "$d2_ms" "$p2_ms")x faster
-WAL bytes of the statement     | $p2_wal | $d2_wal | $(ratio "$d2_wal" "$p2_wal")x less
-table size before -> after     | $(mb "$p2_before") -> $(mb "$p2_after") MB | $(mb "$d2_before") -> $(mb "$d2_after") MB |
-expired rows left              | $left_part2 | $left_plain2 |
-insert p50 / p99, stream alone | $p2_b50 / $p2_b99 ms | $d2_b50 / $d2_b99 ms |
-insert p50 / p99, during       | $p2_d50 / $p2_d99 ms ($p2_n inserts) | $d2_d50 / $d2_d99 ms ($d2_n inserts) |
-
 summary (30-day window, $groups groups)       | time
 ----------------------------------------------+---------
 token_audit_summary                           | $summary_ms ms

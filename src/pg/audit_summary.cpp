@@ -127,6 +127,41 @@ Datum SuccessRate(int64 success, int64 total) {
                                Int32GetDatum(-1));
 }
 
+// Writes one result row: the group and counts of `row` (instance_id, user_id, operation,
+// method, total, success, failure, first_at, last_at), plus those of `more` when it is not
+// NULL. `rate` is the row's own success rate if it has one (a window row), used when nothing
+// is added to it.
+void PutGroup(ReturnSetInfo* rsinfo, const Datum* row, const bool* row_nulls,
+              const RawGroup* more, const Datum* rate) {
+    Datum values[kColumns];
+    bool nulls[kColumns] = {};
+    values[kInstanceId] = row[0];
+    values[kUserId] = row[1];
+    values[kOperation] = row[2];
+    values[kMethod] = row[3];
+    nulls[kMethod] = row_nulls[3];
+    int64 total = DatumGetInt64(row[4]);
+    int64 success = DatumGetInt64(row[5]);
+    int64 failure = DatumGetInt64(row[6]);
+    TimestampTz first_at = DatumGetTimestampTz(row[7]);
+    TimestampTz last_at = DatumGetTimestampTz(row[8]);
+    if (more != nullptr) {
+        total += more->total;
+        success += more->success;
+        failure += more->failure;
+        first_at = Min(first_at, more->first_at);
+        last_at = Max(last_at, more->last_at);
+    }
+    values[kTotal] = Int64GetDatum(total);
+    values[kSuccess] = Int64GetDatum(success);
+    values[kFailure] = Int64GetDatum(failure);
+    values[kFirstAt] = TimestampTzGetDatum(first_at);
+    values[kLastAt] = TimestampTzGetDatum(last_at);
+    values[kSuccessRate] =
+        (rate != nullptr && more == nullptr) ? *rate : SuccessRate(success, total);
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 // Receives the window table's rows straight from the executor (no SPI tuple table: each row
 // is merged and written to the result as it comes).
 struct WindowReceiver {
@@ -139,41 +174,14 @@ struct WindowReceiver {
 bool ReceiveWindowRow(TupleTableSlot* slot, DestReceiver* self) {
     WindowReceiver* receiver = (WindowReceiver*)self;
     slot_getallattrs(slot);
-    const Datum* row = slot->tts_values;
-    const bool* row_nulls = slot->tts_isnull;
-    Datum values[kColumns];
-    bool nulls[kColumns];
-    for (int c = 0; c < kColumns; c++) nulls[c] = false;
-    values[kInstanceId] = row[0];
-    values[kUserId] = row[1];
-    values[kOperation] = row[2];
-    values[kMethod] = row[3];
-    nulls[kMethod] = row_nulls[3];
     RawGroup* group = nullptr;
     if (receiver->raw_count > 0) {
         GroupKey key;
-        MakeKey(row, row_nulls, &key);
+        MakeKey(slot->tts_values, slot->tts_isnull, &key);
         group = (RawGroup*)hash_search(receiver->raw, &key, HASH_FIND, nullptr);
+        if (group != nullptr) group->merged = true;
     }
-    if (group == nullptr) {
-        values[kTotal] = row[4];
-        values[kSuccess] = row[5];
-        values[kFailure] = row[6];
-        values[kFirstAt] = row[7];
-        values[kLastAt] = row[8];
-        values[kSuccessRate] = row[9];
-    } else {
-        group->merged = true;
-        int64 total = DatumGetInt64(row[4]) + group->total;
-        int64 success = DatumGetInt64(row[5]) + group->success;
-        values[kTotal] = Int64GetDatum(total);
-        values[kSuccess] = Int64GetDatum(success);
-        values[kFailure] = Int64GetDatum(DatumGetInt64(row[6]) + group->failure);
-        values[kFirstAt] = TimestampTzGetDatum(Min(DatumGetTimestampTz(row[7]), group->first_at));
-        values[kLastAt] = TimestampTzGetDatum(Max(DatumGetTimestampTz(row[8]), group->last_at));
-        values[kSuccessRate] = SuccessRate(success, total);
-    }
-    tuplestore_putvalues(receiver->rsinfo->setResult, receiver->rsinfo->setDesc, values, nulls);
+    PutGroup(receiver->rsinfo, slot->tts_values, slot->tts_isnull, group, &slot->tts_values[9]);
     return true;
 }
 
@@ -269,27 +277,13 @@ Datum mcp_audit_summary_windowed(PG_FUNCTION_ARGS) {
                              &options) < 0)
         elog(ERROR, "could not read the audit window table");
 
-    Datum values[kColumns];
-    bool nulls[kColumns];
     // The raw groups that have no window row.
     for (uint64 i = 0; i < (uint64)raw_count; i++) {
         heap_deform_tuple(raw_rows->vals[i], raw_rows->tupdesc, row, row_nulls);
         MakeKey(row, row_nulls, &key);
         RawGroup* group = (RawGroup*)hash_search(raw, &key, HASH_FIND, nullptr);
         if (group == nullptr || group->merged) continue;
-        for (int c = 0; c < kColumns; c++) nulls[c] = false;
-        values[kInstanceId] = row[0];
-        values[kUserId] = row[1];
-        values[kOperation] = row[2];
-        values[kMethod] = row[3];
-        nulls[kMethod] = row_nulls[3];
-        values[kTotal] = row[4];
-        values[kSuccess] = row[5];
-        values[kFailure] = row[6];
-        values[kSuccessRate] = SuccessRate(group->success, group->total);
-        values[kFirstAt] = row[7];
-        values[kLastAt] = row[8];
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        PutGroup(rsinfo, row, row_nulls, nullptr, nullptr);
     }
 
     SPI_finish();
