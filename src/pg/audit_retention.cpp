@@ -64,7 +64,8 @@ struct ExpiredPartitions {
 // The number of rows in an expired partition, which the caller has locked SHARE (no writer of
 // it is left, none can start). The count recorded when maintenance rolled the day up
 // (mcp.token_audit_day_rows) is exact while the day has no dirty mark: every insert, update or
-// delete of a row of a past hour marks its day, and the mark is cleared only after a recount.
+// delete of a row of a day that is over marks that day (the log's triggers), and the mark is
+// cleared only after a recount.
 // A TRUNCATE of the partition itself leaves no mark, but leaves it empty: an empty relation
 // counts 0. Anything else is counted.
 int64 PartitionRows(const ExpiredPartitions& parts, int i) {
