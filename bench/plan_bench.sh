@@ -87,40 +87,23 @@ ALTER TABLE mcp.mcp_service_table DISABLE TRIGGER plan_limit_twin;
 SQL
 
 # ---- pgbench scripts ----------------------------------------------------------------------
-cat >"$WORK/create_many.sql" <<EOF
-\set u random(1, $USERS)
-\set s random(1, 16)
+# create_script NAME USER SERVICE: a pgbench script in which user number USER creates an
+# instance of bench service number SERVICE (pgbench expressions)
+create_script() {
+    cat >"$WORK/$1.sql" <<EOF
+\set u $2
+\set s $3
 BEGIN;
 SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'), true);
 INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
 VALUES (('00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'))::uuid, (SELECT id FROM public.bench_service WHERE n = :s));
 END;
 EOF
-cat >"$WORK/create_hot.sql" <<EOF
-\set s random(1, 16)
-BEGIN;
-SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-000000000001', true);
-INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
-VALUES ('00000000-0000-0000-0000-000000000001', (SELECT id FROM public.bench_service WHERE n = :s));
-END;
-EOF
-cat >"$WORK/create_same_service.sql" <<EOF
-\set u random(1, $USERS)
-BEGIN;
-SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'), true);
-INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
-VALUES (('00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'))::uuid, (SELECT id FROM public.bench_service WHERE n = 1));
-END;
-EOF
-cat >"$WORK/create_own_service.sql" <<EOF
-\set u random(1, $USERS)
-\set s :client_id + 1
-BEGIN;
-SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'), true);
-INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
-VALUES (('00000000-0000-0000-0000-' || lpad(:u::text, 12, '0'))::uuid, (SELECT id FROM public.bench_service WHERE n = :s));
-END;
-EOF
+}
+create_script create_many "random(1, $USERS)" "random(1, 16)"
+create_script create_hot 1 "random(1, 16)"
+create_script create_same_service "random(1, $USERS)" 1
+create_script create_own_service "random(1, $USERS)" ":client_id + 1"
 # instance j (1..20000) belongs to user 1 + j % USERS and has the id 00000000-0000-0000-0001-<j>
 cat >"$WORK/record_usage.sql" <<EOF
 \set j random(1, 20000)

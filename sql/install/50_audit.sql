@@ -528,15 +528,18 @@ BEGIN
 END
 $$;
 
+-- A row of token_audit_summary, as both of its branches return it.
+CREATE TYPE mcp.token_audit_summary_row AS (
+    instance_id uuid, user_id uuid, operation varchar, method varchar, total_operations bigint,
+    success_count bigint, failure_count bigint, success_rate numeric,
+    first_operation_at timestamptz, last_operation_at timestamptz);
+
 -- The rows of the summary while the window table is valid (C, src/pg/audit_summary.cpp): the
 -- window table's rows, each merged with the group of the raw rows of [now() - 30 days,
 -- window_lo) and [window_hi, ∞) that it has (one query over the log, its time ranges bound as
 -- constants), plus the raw groups without a window row. SECURITY INVOKER: the caller's RLS
 -- applies to both.
-CREATE FUNCTION mcp.audit_summary_windowed()
-    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar,
-                   total_operations bigint, success_count bigint, failure_count bigint,
-                   success_rate numeric, first_operation_at timestamptz, last_operation_at timestamptz)
+CREATE FUNCTION mcp.audit_summary_windowed() RETURNS SETOF mcp.token_audit_summary_row
     AS 'MODULE_PATHNAME', 'mcp_audit_summary_windowed'
     LANGUAGE C STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp;
@@ -578,28 +581,9 @@ BEGIN
 END
 $$;
 
--- 30-day operation statistics (security_invoker: RLS shows the current tenant's rows only).
--- Equal to the plain aggregate
---     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
---      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
--- and built from disjoint parts of the window [now() - 30 days, now()], in one of two ways
--- (only the branch whose condition holds runs):
--- When the window table is valid (mcp.audit_window_valid()), mcp.audit_summary_windowed():
---   window  one row per group for [window_lo, window_hi), from token_audit_window, merged with
---   raw     the groups of the raw rows of [now() - 30 days, window_lo) and from window_hi on
--- Otherwise, summed per group:
---   rollup  the whole days after the boundary day and before the watermark, not dirty, from
---           the daily rollup
---   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
---   dirty   raw rows of dirty days inside the rolled-up range
---   tail    raw rows from the watermark (or the window start) on
--- (the raw parts from mcp.audit_summary_raw_parts()).
 -- The rows of the summary when the window table is not valid: the daily rollup plus the raw
 -- parts, summed per group. SECURITY INVOKER (RLS of the caller).
-CREATE FUNCTION mcp.audit_summary_from_rollup()
-    RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar,
-                   total_operations bigint, success_count bigint, failure_count bigint,
-                   success_rate numeric, first_operation_at timestamptz, last_operation_at timestamptz)
+CREATE FUNCTION mcp.audit_summary_from_rollup() RETURNS SETOF mcp.token_audit_summary_row
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -619,6 +603,22 @@ SELECT p.instance_id, p.user_id, p.operation, p.method, sum(p.total)::bigint,
  GROUP BY p.instance_id, p.user_id, p.operation, p.method
 $$;
 
+-- 30-day operation statistics (security_invoker: RLS shows the current tenant's rows only).
+-- Equal to the plain aggregate
+--     SELECT instance_id, user_id, operation, method, count(*), … FROM mcp.token_audit_log
+--      WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4
+-- and built from disjoint parts of the window [now() - 30 days, now()], in one of two ways
+-- (only the branch whose condition holds runs):
+-- When the window table is valid (mcp.audit_window_valid()), mcp.audit_summary_windowed():
+--   window  one row per group for [window_lo, window_hi), from token_audit_window, merged with
+--   raw     the groups of the raw rows of [now() - 30 days, window_lo) and from window_hi on
+-- Otherwise, summed per group:
+--   rollup  the whole days after the boundary day and before the watermark, not dirty, from
+--           the daily rollup
+--   edge    raw rows of the boundary day from now() - 30 days on (below the watermark)
+--   dirty   raw rows of dirty days inside the rolled-up range
+--   tail    raw rows from the watermark (or the window start) on
+-- (the raw parts from mcp.audit_summary_raw_parts()).
 -- Both branches are functions, so the view costs next to nothing to plan, and only the branch
 -- whose condition holds runs.
 CREATE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS

@@ -184,17 +184,7 @@ SELECT mcp.ensure_audit_partitions(now(), now()) AS created_by_admin;
 RESET ROLE;
 
 -- clean up for the following tests: no rows, no day partitions, empty rollup
-TRUNCATE token_audit_log;
-DO $$
-DECLARE p regclass;
-BEGIN
-    FOR p IN SELECT inhrelid::regclass FROM pg_inherits
-              WHERE inhparent = 'mcp.token_audit_log'::regclass
-                AND inhrelid <> 'mcp.token_audit_log_default'::regclass LOOP
-        EXECUTE format('DROP TABLE %s', p);
-    END LOOP;
-END
-$$;
+\i test/include/reset_audit_log.sql
 SELECT (SELECT count(*) FROM token_audit_daily) + (SELECT count(*) FROM token_audit_dirty_days)
      + (SELECT count(*) FROM token_audit_rollup_state) AS rollup_rows_left;
 DELETE FROM users;

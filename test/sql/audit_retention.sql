@@ -159,14 +159,4 @@ SELECT mcp.cleanup_old_token_audit_logs('90 days');
 ROLLBACK;
 
 -- clean up for the following tests
-TRUNCATE token_audit_log;
-DO $$
-DECLARE p regclass;
-BEGIN
-    FOR p IN SELECT inhrelid::regclass FROM pg_inherits
-              WHERE inhparent = 'mcp.token_audit_log'::regclass
-                AND inhrelid <> 'mcp.token_audit_log_default'::regclass LOOP
-        EXECUTE format('DROP TABLE %s', p);
-    END LOOP;
-END
-$$;
+\i test/include/reset_audit_log.sql

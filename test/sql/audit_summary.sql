@@ -180,15 +180,5 @@ SELECT count(*) AS rows_without_tenant FROM token_audit_summary;
 ROLLBACK;
 
 -- clean up for the following tests
-TRUNCATE token_audit_log;
-DO $$
-DECLARE p regclass;
-BEGIN
-    FOR p IN SELECT inhrelid::regclass FROM pg_inherits
-              WHERE inhparent = 'mcp.token_audit_log'::regclass
-                AND inhrelid <> 'mcp.token_audit_log_default'::regclass LOOP
-        EXECUTE format('DROP TABLE %s', p);
-    END LOOP;
-END
-$$;
+\i test/include/reset_audit_log.sql
 DELETE FROM users;
