@@ -6,11 +6,12 @@ CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
 GLUE_SRCS   = $(sort $(wildcard src/pg/*.cpp))
 OBJS        = $(CORE_SRCS:.cpp=.o) $(GLUE_SRCS:.cpp=.o)
 
-# The 1.0 install script is assembled from one part per concern (sql/install/NN_*.sql),
-# in file-name order. Upgrade scripts (sql/mcp_platform--A--B.sql) are plain files.
-INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
-DATA_built  = sql/$(EXTENSION)--1.0.sql
-DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# sql/mcp_platform--1.0.sql is the released 1.0 install script (frozen). The current
+# version's install script and the upgrade scripts are generated from sql/src: a *.sql.in file
+# lists the sources, and each `#include "file"` line is replaced by that file.
+SQL_SOURCES = $(wildcard sql/src/*.sql)
+DATA_built  = sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.0--1.1.sql
+DATA        = sql/$(EXTENSION)--1.0.sql
 
 PG_CPPFLAGS = -Isrc
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter
@@ -34,8 +35,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 -include $(OBJS:.o=.d)
 
-sql/$(EXTENSION)--1.0.sql: $(INSTALL_PARTS)
-	cat $^ > $@
+sql/$(EXTENSION)--%.sql: sql/src/$(EXTENSION)--%.sql.in $(SQL_SOURCES)
+	awk -f scripts/sql_include.awk $< > $@
+sql/$(EXTENSION)--1.1.sql: sql/src/$(EXTENSION).sql.in $(SQL_SOURCES)
+	awk -f scripts/sql_include.awk $< > $@
 
 # ---- pure C++ core: unit tests and fuzzers (no server needed) ----
 GTEST_LIBS  = -lgtest -lgtest_main -lpthread

@@ -1,18 +1,17 @@
 -- ===========================================================================================
--- Plan-limit enforcement (SPEC §5): the C trigger mcp.enforce_plan_limit() on
+-- Plan-limit enforcement: the C trigger mcp_internal.enforce_plan_limit() on
 -- mcp_service_table keeps user_plans.active_instances (the per-user count of rows with
--- status = 'active') exact, and refuses an activation beyond the effective plan limit
--- with MC001. See src/pg/plan_limits.cpp for the concurrency
--- argument and README "Plans and limits" for the rules.
+-- status = 'active') exact, and refuses an activation beyond the effective plan limit with
+-- MC001 (src/pg/plan_limits.cpp has the concurrency argument). Then the per-service
+-- statistics, counter verification, and the instance API.
 -- ===========================================================================================
-
 -- ---- per-service usage statistics without a hot row --------------------------------------
 -- Nothing per service is written when an instance is created: mcp.service_stats counts the
 -- rows (exact by construction; instance creations for one service never meet on a row).
 -- Only deleted instances need remembering, for total_instances_created: a statement-level
 -- trigger adds each statement's deletions per service to one of 64 shard rows (chosen by
 -- backend), so concurrent deletions rarely meet either. Not a tenant table (no user data).
-CREATE TABLE mcp.service_counters (
+CREATE TABLE IF NOT EXISTS mcp.service_counters (
     mcp_service_id uuid     NOT NULL,
     shard          smallint NOT NULL,
     deleted        bigint   NOT NULL DEFAULT 0,
@@ -20,9 +19,12 @@ CREATE TABLE mcp.service_counters (
     CONSTRAINT service_counters_service_fkey FOREIGN KEY (mcp_service_id)
         REFERENCES mcp.mcp_table (mcp_service_id) ON DELETE CASCADE
 );
+COMMENT ON TABLE mcp.service_counters IS 'instances deleted per service (64 shard rows each), for total_instances_created';
+REVOKE ALL ON mcp.service_counters FROM PUBLIC, mcp_app, mcp_admin;
+GRANT SELECT ON mcp.service_counters TO mcp_app, mcp_admin;
 SELECT pg_catalog.pg_extension_config_dump('mcp.service_counters', '');
 
-CREATE FUNCTION mcp.count_deleted_instances() RETURNS trigger
+CREATE OR REPLACE FUNCTION mcp_internal.count_deleted_instances() RETURNS trigger
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -36,41 +38,44 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION mcp.count_deleted_instances() FROM PUBLIC;
-CREATE TRIGGER mcp_service_table_count_deleted
+COMMENT ON FUNCTION mcp_internal.count_deleted_instances() IS
+    'AFTER DELETE statement trigger of mcp_service_table: deleted instances per service';
+REVOKE ALL ON FUNCTION mcp_internal.count_deleted_instances() FROM PUBLIC, mcp_app, mcp_admin;
+CREATE OR REPLACE TRIGGER mcp_service_table_count_deleted
     AFTER DELETE ON mcp.mcp_service_table
     REFERENCING OLD TABLE AS deleted_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mcp.count_deleted_instances();
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp_internal.count_deleted_instances();
 
 -- ---- the enforcement trigger ---------------------------------------------------------------
-CREATE FUNCTION mcp.enforce_plan_limit() RETURNS trigger
+CREATE OR REPLACE FUNCTION mcp_internal.enforce_plan_limit() RETURNS trigger
     AS 'MODULE_PATHNAME', 'mcp_enforce_plan_limit'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION mcp.enforce_plan_limit() FROM PUBLIC;
+COMMENT ON FUNCTION mcp_internal.enforce_plan_limit() IS
+    'row trigger of mcp_service_table: keeps the active-instance counter and refuses activations beyond the plan (MC001)';
+REVOKE ALL ON FUNCTION mcp_internal.enforce_plan_limit() FROM PUBLIC, mcp_app, mcp_admin;
 
 -- AFTER triggers fire after the row's foreign-key checks (RI_ConstraintTrigger_* sort first),
 -- see the final row (after every BEFORE trigger), and may update the user's other rows
 -- (the expiry sweep) without upsetting a multi-row UPDATE that is still running.
-CREATE TRIGGER mcp_service_table_plan_limit_insert
+CREATE OR REPLACE TRIGGER mcp_service_table_plan_limit_insert
     AFTER INSERT ON mcp.mcp_service_table
-    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+    FOR EACH ROW EXECUTE FUNCTION mcp_internal.enforce_plan_limit();
 -- Only status and expires_at matter: record_usage and other column updates never fire it.
-CREATE TRIGGER mcp_service_table_plan_limit_update
+CREATE OR REPLACE TRIGGER mcp_service_table_plan_limit_update
     AFTER UPDATE OF status, expires_at ON mcp.mcp_service_table
     FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
-    EXECUTE FUNCTION mcp.enforce_plan_limit();
-CREATE TRIGGER mcp_service_table_plan_limit_delete
+    EXECUTE FUNCTION mcp_internal.enforce_plan_limit();
+CREATE OR REPLACE TRIGGER mcp_service_table_plan_limit_delete
     AFTER DELETE ON mcp.mcp_service_table
-    FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+    FOR EACH ROW EXECUTE FUNCTION mcp_internal.enforce_plan_limit();
 
 -- ---- service statistics --------------------------------------------------------------------
 -- Exact per-service counts: total_instances_created (every instance ever inserted: the rows
--- plus the deleted ones) and active_instances_count (active instances as SPEC §5 defines
--- them: status 'active' and not past expires_at). Counted from
--- the rows with the rights of the view's owner (aggregates across tenants; no tenant row is
--- shown): the cost is one index scan per service, proportional to its instances.
-CREATE FUNCTION mcp.service_stats_rows()
+-- plus the deleted ones) and active_instances_count (status 'active' and not past
+-- expires_at). Counted from the rows with the rights of the function's owner (aggregates
+-- across tenants; no tenant row is shown): one index scan per service.
+CREATE OR REPLACE FUNCTION mcp_internal.service_stats_rows()
     RETURNS TABLE (mcp_service_id uuid, mcp_service_name varchar, is_active boolean,
                    total_instances_created bigint, active_instances_count bigint)
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -85,13 +90,20 @@ AS $$
                AND (s.expires_at IS NULL OR s.expires_at > pg_catalog.now()))
       FROM mcp.mcp_table t;
 $$;
-REVOKE ALL ON FUNCTION mcp.service_stats_rows() FROM PUBLIC;
-CREATE VIEW mcp.service_stats WITH (security_invoker = true) AS
-SELECT * FROM mcp.service_stats_rows();
+COMMENT ON FUNCTION mcp_internal.service_stats_rows() IS
+    'the rows of mcp.service_stats';
+REVOKE ALL ON FUNCTION mcp_internal.service_stats_rows() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp_internal.service_stats_rows() TO mcp_app, mcp_admin;
+CREATE OR REPLACE VIEW mcp.service_stats WITH (security_invoker = true) AS
+SELECT * FROM mcp_internal.service_stats_rows();
+COMMENT ON VIEW mcp.service_stats IS
+    'exact per-service counts: total_instances_created (ever inserted) and active_instances_count (active now)';
+REVOKE ALL ON mcp.service_stats FROM PUBLIC, mcp_app, mcp_admin;
+GRANT SELECT ON mcp.service_stats TO mcp_app, mcp_admin;
 
 -- Copies the exact statistics into the legacy mcp_table columns (for queries of the original
 -- design that read them); returns how many services changed. Cheap: one row per service.
-CREATE FUNCTION mcp.refresh_service_stats() RETURNS bigint
+CREATE OR REPLACE FUNCTION mcp.refresh_service_stats() RETURNS bigint
     LANGUAGE sql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -106,6 +118,10 @@ AS $$
         RETURNING 1)
     SELECT count(*) FROM changed;
 $$;
+COMMENT ON FUNCTION mcp.refresh_service_stats() IS
+    'copies the exact service statistics into the mcp_table counter columns; returns how many services changed';
+REVOKE ALL ON FUNCTION mcp.refresh_service_stats() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.refresh_service_stats() TO mcp_admin;
 
 -- ---- counter verification --------------------------------------------------------------------
 -- Rows whose stored count differs from the truth; empty when the counters are exact.
@@ -113,7 +129,7 @@ $$;
 --                    (stored is NULL for a user with active rows but no plan row)
 -- Per-service counts are computed from the rows (mcp.service_stats), so they cannot drift;
 -- the legacy mcp_table columns are a snapshot refreshed by mcp.refresh_service_stats().
-CREATE FUNCTION mcp.verify_counters()
+CREATE OR REPLACE FUNCTION mcp.verify_counters()
     RETURNS TABLE (counter text, id uuid, stored bigint, actual bigint)
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -129,13 +145,16 @@ AS $$
      WHERE stored IS DISTINCT FROM actual
     ORDER BY 1, 2;
 $$;
-REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC;
+COMMENT ON FUNCTION mcp.verify_counters() IS
+    'rows whose stored active-instance count differs from the truth; empty when the counters are exact';
+REVOKE ALL ON FUNCTION mcp.verify_counters() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.verify_counters() TO mcp_admin;
 
 -- Recomputes every user's counter from the rows (after a TRUNCATE, a data load with triggers
 -- disabled, or anything else verify_counters reports); returns how many plans changed.
 -- Instance writes wait while it runs (SHARE ROW EXCLUSIVE on mcp_service_table), so the
 -- counts it writes are the truth at one moment.
-CREATE FUNCTION mcp.repair_counters() RETURNS bigint
+CREATE OR REPLACE FUNCTION mcp.repair_counters() RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -157,22 +176,25 @@ BEGIN
     RETURN changed;
 END
 $$;
-REVOKE ALL ON FUNCTION mcp.repair_counters() FROM PUBLIC;
+COMMENT ON FUNCTION mcp.repair_counters() IS
+    'recomputes every user''s active-instance counter from the rows; returns how many plans changed';
+REVOKE ALL ON FUNCTION mcp.repair_counters() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.repair_counters() TO mcp_admin;
 
 -- ---- the instance API ------------------------------------------------------------------------
--- The tenant is mcp.current_user_id(); each function acts on the tenant's own rows only.
--- They run with the caller's rights (RLS applies), so the trigger enforces the plan exactly as
--- for a plain INSERT or UPDATE.
+-- The tenant is mcp.current_user_id(); each function acts on the tenant's own rows only (its
+-- statements name the tenant), and the trigger enforces the plan exactly as for a plain
+-- INSERT or UPDATE.
 
 -- Creates an active instance of a service; MC002 when the service is unknown or inactive,
 -- MC001 beyond the plan limit.
-CREATE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
                                     expires_at timestamptz DEFAULT NULL) RETURNS uuid
-    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp._require_tenant();
+    tenant uuid := mcp_internal.require_tenant();
     service_id uuid;
     service_active boolean;
     new_id uuid;
@@ -196,16 +218,20 @@ BEGIN
     RETURN new_id;
 END
 $$;
+COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz) IS
+    'creates an active instance of a service for the current tenant (MC002 unknown or inactive service, MC001 beyond the plan limit)';
+REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz) TO mcp_app, mcp_admin;
 
 -- Sets a new expiry, bumps renewed_count and last_renewed_at. An 'expired' (or active) instance
 -- becomes 'active' — within the plan limit (MC001 otherwise); an 'inactive' one, which its user
 -- switched off, stays inactive.
-CREATE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RETURNS void
-    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+CREATE OR REPLACE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp._require_tenant();
+    inst record := mcp_internal.credential_instance(renew_instance.instance_id);
 BEGIN
     IF renew_instance.expires_at IS NULL OR renew_instance.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
@@ -215,24 +241,28 @@ BEGIN
            status = CASE WHEN s.status = 'inactive' THEN s.status ELSE 'active' END,
            renewed_count = s.renewed_count + 1,
            last_renewed_at = now()
-     WHERE s.user_id = tenant AND s.instance_id = renew_instance.instance_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'instance % does not belong to the current tenant', renew_instance.instance_id
-            USING ERRCODE = '42501';
-    END IF;
+     WHERE s.user_id = inst.user_id AND s.instance_id = renew_instance.instance_id;
 END
 $$;
+COMMENT ON FUNCTION mcp.renew_instance(uuid, timestamptz) IS
+    'sets a new expiry; an expired or active instance becomes active within the plan limit, an inactive one stays inactive';
+REVOKE ALL ON FUNCTION mcp.renew_instance(uuid, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz) TO mcp_app, mcp_admin;
 
 -- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
-CREATE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_record_usage'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp.record_usage(uuid) IS
+    'usage_count + 1 and last_used_at = now() for one of the tenant''s instances (the hot path)';
+REVOKE ALL ON FUNCTION mcp.record_usage(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.record_usage(uuid) TO mcp_app, mcp_admin;
 
 -- Marks every visible instance past its expires_at as 'expired'; returns how many. Called by
 -- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS). Rows another
 -- transaction has locked are left for the next run instead of waited for (that transaction
 -- may hold the user's plan row, which expiring needs: waiting could deadlock).
-CREATE FUNCTION mcp.expire_instances() RETURNS bigint
+CREATE OR REPLACE FUNCTION mcp.expire_instances() RETURNS bigint
     LANGUAGE sql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -247,13 +277,17 @@ AS $$
         RETURNING 1)
     SELECT count(*) FROM expired;
 $$;
+COMMENT ON FUNCTION mcp.expire_instances() IS
+    'marks every visible active instance past its expires_at as expired; returns how many';
+REVOKE ALL ON FUNCTION mcp.expire_instances() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.expire_instances() TO mcp_app, mcp_admin;
 
 -- Admin: sets a user's plan. free: max_instances 1, no expiry; pro: unlimited
 -- (max_instances NULL; set a cap with UPDATE mcp.user_plans), optional expires_at after which
 -- it counts as free. A downgrade deletes nothing: instances above the new limit stay active,
 -- and no activation succeeds until the user is back under the limit. A missing plan row is
 -- created with the true active count.
-CREATE FUNCTION mcp.set_plan(user_id uuid, plan_type text, expires_at timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mcp.set_plan(user_id uuid, plan_type text, expires_at timestamptz DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
@@ -279,23 +313,7 @@ BEGIN
            expires_at = excluded.expires_at;
 END
 $$;
-
--- ---- privileges ------------------------------------------------------------------------------
-REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
-    mcp.record_usage(uuid), mcp.expire_instances(), mcp.set_plan(uuid, text, timestamptz),
-    mcp.refresh_service_stats() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz), mcp.renew_instance(uuid, timestamptz),
-    mcp.record_usage(uuid), mcp.expire_instances() TO mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz), mcp.verify_counters(),
-    mcp.repair_counters(), mcp.refresh_service_stats() TO mcp_admin;
-GRANT SELECT ON mcp.service_counters, mcp.service_stats TO mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.service_stats_rows() TO mcp_app, mcp_admin;
--- The counter column is written only by the trigger: mcp_admin may change a plan's terms, not
--- its count.
-REVOKE INSERT, UPDATE ON mcp.user_plans FROM mcp_admin;
-GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
-      UPDATE (plan_type, max_instances, features, expires_at)
-    ON mcp.user_plans TO mcp_admin;
--- Room on each page for the counter's new row versions, so most of its updates are HOT (no
--- index entries) and prune old versions in place.
-ALTER TABLE mcp.user_plans SET (fillfactor = 70);
+COMMENT ON FUNCTION mcp.set_plan(uuid, text, timestamptz) IS
+    'sets a user''s plan (free, or pro with an optional expiry); a downgrade deletes nothing';
+REVOKE ALL ON FUNCTION mcp.set_plan(uuid, text, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_plan(uuid, text, timestamptz) TO mcp_admin;

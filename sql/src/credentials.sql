@@ -1,0 +1,319 @@
+-- ===========================================================================================
+-- The tenant-checked credential API (mcp_app). Each function is SECURITY DEFINER, starts with
+-- mcp_internal.credential_instance() (the instance must be the current tenant's, 42501
+-- otherwise), seals secrets in C before any row holds them, and writes an audit row (never
+-- the secret). mcp_app never reads or writes a ciphertext column itself.
+-- ===========================================================================================
+-- Refuses a secret over its limit (22001) without quoting it.
+CREATE OR REPLACE FUNCTION mcp_internal.check_secret_length(what text, secret text, max_chars integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.char_length(secret) > max_chars THEN
+        RAISE EXCEPTION '% is longer than % characters', what, max_chars USING ERRCODE = '22001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.check_secret_length(text, text, integer) IS
+    'refuses a secret over its limit (22001) without quoting it';
+REVOKE ALL ON FUNCTION mcp_internal.check_secret_length(text, text, integer) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.require_type(instance_id uuid, service_type text, wanted text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF service_type IS DISTINCT FROM wanted THEN
+        RAISE EXCEPTION 'instance % belongs to a service of type %, not %', instance_id, service_type, wanted
+            USING ERRCODE = 'MC202';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.require_type(uuid, text, text) IS
+    'refuses a credential of the wrong type for the service (MC202)';
+REVOKE ALL ON FUNCTION mcp_internal.require_type(uuid, text, text) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp.set_api_key(instance_id uuid, api_key text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(set_api_key.instance_id);
+    sealed bytea;
+BEGIN
+    PERFORM mcp_internal.require_type(set_api_key.instance_id, inst.service_type, 'api_key');
+    IF set_api_key.api_key IS NULL OR set_api_key.api_key = '' THEN
+        RAISE EXCEPTION 'api_key must not be empty' USING ERRCODE = '22023';
+    END IF;
+    PERFORM mcp_internal.check_secret_length('api_key', set_api_key.api_key, 500);
+    sealed := mcp_internal.seal_field(inst.user_id, set_api_key.instance_id, 'api_key', set_api_key.api_key);
+    INSERT INTO mcp.mcp_credentials AS c (user_id, instance_id, api_key, key_version)
+    VALUES (inst.user_id, set_api_key.instance_id, sealed, mcp_internal.envelope_key_version(sealed))
+    ON CONFLICT ON CONSTRAINT mcp_credentials_instance_key DO UPDATE
+       SET api_key = excluded.api_key, key_version = excluded.key_version;
+    UPDATE mcp.mcp_service_table s SET credentials_updated_at = now()
+     WHERE s.user_id = inst.user_id AND s.instance_id = set_api_key.instance_id;
+    PERFORM mcp.log_token_operation(set_api_key.instance_id, 'set_api_key', 'success', 'api_key');
+END
+$$;
+COMMENT ON FUNCTION mcp.set_api_key(uuid, text) IS
+    'stores the API key of one of the tenant''s instances, encrypted (at most 500 characters)';
+REVOKE ALL ON FUNCTION mcp.set_api_key(uuid, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_api_key(uuid, text) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.set_oauth_client(instance_id uuid, client_id text, client_secret text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(set_oauth_client.instance_id);
+    sealed bytea;
+BEGIN
+    PERFORM mcp_internal.require_type(set_oauth_client.instance_id, inst.service_type, 'oauth');
+    IF set_oauth_client.client_id IS NULL OR set_oauth_client.client_id = '' THEN
+        RAISE EXCEPTION 'client_id must not be empty' USING ERRCODE = '22023';
+    END IF;
+    PERFORM mcp_internal.check_secret_length('client_id', set_oauth_client.client_id, 500);
+    PERFORM mcp_internal.check_secret_length('client_secret', set_oauth_client.client_secret, 500);
+    IF set_oauth_client.client_secret IS NOT NULL THEN
+        sealed := mcp_internal.seal_field(inst.user_id, set_oauth_client.instance_id, 'client_secret',
+                                  set_oauth_client.client_secret);
+    END IF;
+    INSERT INTO mcp.mcp_credentials AS c (user_id, instance_id, client_id, client_secret, key_version)
+    VALUES (inst.user_id, set_oauth_client.instance_id, set_oauth_client.client_id, sealed,
+            mcp_internal.envelope_key_version(sealed))
+    ON CONFLICT ON CONSTRAINT mcp_credentials_instance_key DO UPDATE
+       SET client_id = excluded.client_id,
+           client_secret = excluded.client_secret,
+           key_version = mcp_internal.common_key_version(NULL, excluded.client_secret, c.access_token,
+                                                 c.refresh_token, c.oauth_code_verifier);
+    UPDATE mcp.mcp_service_table s SET credentials_updated_at = now()
+     WHERE s.user_id = inst.user_id AND s.instance_id = set_oauth_client.instance_id;
+    PERFORM mcp.log_token_operation(set_oauth_client.instance_id, 'set_oauth_client', 'success', 'oauth');
+END
+$$;
+COMMENT ON FUNCTION mcp.set_oauth_client(uuid, text, text) IS
+    'stores the OAuth client id and encrypted client secret of one of the tenant''s instances';
+REVOKE ALL ON FUNCTION mcp.set_oauth_client(uuid, text, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_oauth_client(uuid, text, text) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.begin_oauth(instance_id uuid, authorization_url text)
+    RETURNS TABLE (state text, code_challenge text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(begin_oauth.instance_id);
+    pkce record;
+    sealed bytea;
+    found_row boolean;
+BEGIN
+    PERFORM mcp_internal.require_type(begin_oauth.instance_id, inst.service_type, 'oauth');
+    IF begin_oauth.authorization_url IS NULL OR begin_oauth.authorization_url = '' THEN
+        RAISE EXCEPTION 'authorization_url must not be empty' USING ERRCODE = '22023';
+    END IF;
+    pkce := mcp_internal.oauth_pkce();
+    sealed := mcp_internal.seal_field(inst.user_id, begin_oauth.instance_id, 'code_verifier', pkce.code_verifier);
+    UPDATE mcp.mcp_credentials c
+       SET oauth_state = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pkce.state, 'UTF8')), 'hex'),
+           oauth_state_expires_at = now() + mcp_internal.setting('mcp_platform.oauth_state_ttl')::interval,
+           oauth_code_verifier = sealed,
+           oauth_status = 'pending',
+           oauth_authorization_url = begin_oauth.authorization_url,
+           key_version = mcp_internal.common_key_version(NULL, c.client_secret, c.access_token, c.refresh_token, sealed)
+     WHERE c.user_id = inst.user_id AND c.instance_id = begin_oauth.instance_id;
+    GET DIAGNOSTICS found_row = ROW_COUNT;
+    IF NOT found_row THEN
+        RAISE EXCEPTION 'instance % has no OAuth client', begin_oauth.instance_id USING ERRCODE = '22023',
+            HINT = 'Call mcp.set_oauth_client first.';
+    END IF;
+    UPDATE mcp.mcp_service_table s SET oauth_status = 'pending'
+     WHERE s.user_id = inst.user_id AND s.instance_id = begin_oauth.instance_id;
+    PERFORM mcp.log_token_operation(begin_oauth.instance_id, 'begin_oauth', 'pending', 'oauth');
+    state := pkce.state;
+    code_challenge := pkce.code_challenge;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION mcp.begin_oauth(uuid, text) IS
+    'starts an OAuth flow: a single-use state (stored hashed) and a PKCE S256 challenge (verifier stored encrypted)';
+REVOKE ALL ON FUNCTION mcp.begin_oauth(uuid, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.begin_oauth(uuid, text) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.complete_oauth(state text) RETURNS TABLE (instance_id uuid, code_verifier text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp_internal.require_tenant();
+    cred record;
+BEGIN
+    SELECT c.user_id, c.instance_id, c.oauth_state_expires_at, c.oauth_code_verifier INTO cred
+      FROM mcp.mcp_credentials c
+     WHERE c.user_id = tenant
+       AND c.oauth_state = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(complete_oauth.state, ''), 'UTF8')), 'hex')
+       FOR UPDATE;
+    IF cred.instance_id IS NULL THEN
+        RAISE EXCEPTION 'oauth state is invalid or already used' USING ERRCODE = 'MC201';
+    END IF;
+    IF cred.oauth_state_expires_at <= now() THEN
+        RAISE EXCEPTION 'oauth state has expired' USING ERRCODE = 'MC201',
+            HINT = 'Start the flow again with mcp.begin_oauth.';
+    END IF;
+    instance_id := cred.instance_id;
+    code_verifier := mcp_internal.open_field(cred.user_id, cred.instance_id, 'code_verifier', cred.oauth_code_verifier);
+    UPDATE mcp.mcp_credentials c
+       SET oauth_state = NULL, oauth_state_expires_at = NULL, oauth_code_verifier = NULL,
+           key_version = mcp_internal.common_key_version(NULL, c.client_secret, c.access_token, c.refresh_token, NULL)
+     WHERE c.user_id = cred.user_id AND c.instance_id = cred.instance_id;
+    PERFORM mcp.log_token_operation(cred.instance_id, 'complete_oauth', 'success', 'oauth');
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION mcp.complete_oauth(text) IS
+    'consumes an OAuth state; returns the instance and the PKCE verifier for the code exchange (MC201 if unknown, used or expired)';
+REVOKE ALL ON FUNCTION mcp.complete_oauth(text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.complete_oauth(text) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.store_oauth_tokens(instance_id uuid, access_token text, refresh_token text,
+                                       expires_at timestamptz, scope text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(store_oauth_tokens.instance_id);
+    sealed_access bytea;
+    sealed_refresh bytea;
+    found_row boolean;
+BEGIN
+    PERFORM mcp_internal.require_type(store_oauth_tokens.instance_id, inst.service_type, 'oauth');
+    IF store_oauth_tokens.access_token IS NULL OR store_oauth_tokens.access_token = '' THEN
+        RAISE EXCEPTION 'access_token must not be empty' USING ERRCODE = '22023';
+    END IF;
+    PERFORM mcp_internal.check_secret_length('access_token', store_oauth_tokens.access_token, 8192);
+    PERFORM mcp_internal.check_secret_length('refresh_token', store_oauth_tokens.refresh_token, 8192);
+    sealed_access := mcp_internal.seal_field(inst.user_id, store_oauth_tokens.instance_id, 'access_token',
+                                     store_oauth_tokens.access_token);
+    IF store_oauth_tokens.refresh_token IS NOT NULL THEN
+        sealed_refresh := mcp_internal.seal_field(inst.user_id, store_oauth_tokens.instance_id, 'refresh_token',
+                                          store_oauth_tokens.refresh_token);
+    END IF;
+    UPDATE mcp.mcp_credentials c
+       SET access_token = sealed_access,
+           refresh_token = coalesce(sealed_refresh, c.refresh_token),
+           token_expires_at = store_oauth_tokens.expires_at,
+           token_scope = store_oauth_tokens.scope,
+           oauth_status = 'completed',
+           oauth_completed_at = coalesce(c.oauth_completed_at, now()),
+           refresh_claimed_until = NULL,
+           key_version = mcp_internal.common_key_version(NULL, c.client_secret, sealed_access,
+                                                 coalesce(sealed_refresh, c.refresh_token), c.oauth_code_verifier)
+     WHERE c.user_id = inst.user_id AND c.instance_id = store_oauth_tokens.instance_id;
+    GET DIAGNOSTICS found_row = ROW_COUNT;
+    IF NOT found_row THEN
+        RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '22023',
+            HINT = 'Call mcp.set_oauth_client first.';
+    END IF;
+    UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = now()
+     WHERE s.user_id = inst.user_id AND s.instance_id = store_oauth_tokens.instance_id;
+    PERFORM mcp.log_token_operation(store_oauth_tokens.instance_id, 'store_tokens', 'success', 'oauth',
+                                    metadata => pg_catalog.jsonb_build_object(
+                                        'refresh_token_replaced', store_oauth_tokens.refresh_token IS NOT NULL));
+END
+$$;
+COMMENT ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) IS
+    'stores encrypted OAuth tokens after a code exchange or a refresh; a NULL refresh_token keeps the stored one';
+REVOKE ALL ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid)
+    RETURNS TABLE (auth_type text, api_key text, client_id text, client_secret text, access_token text,
+                   refresh_token text, token_expires_at timestamptz, token_scope text, oauth_status text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(get_credentials.instance_id);
+BEGIN
+    RETURN QUERY
+    SELECT inst.service_type,
+           CASE WHEN c.api_key IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'api_key', c.api_key) END,
+           c.client_id::text,
+           CASE WHEN c.client_secret IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'client_secret', c.client_secret) END,
+           CASE WHEN c.access_token IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'access_token', c.access_token) END,
+           CASE WHEN c.refresh_token IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token) END,
+           c.token_expires_at, c.token_scope, c.oauth_status::text
+      FROM mcp.mcp_credentials c
+     WHERE c.user_id = inst.user_id AND c.instance_id = get_credentials.instance_id;
+END
+$$;
+COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
+    'the decrypted credentials of one of the tenant''s instances';
+REVOKE ALL ON FUNCTION mcp.get_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid) TO mcp_app;
+
+CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inst record := mcp_internal.credential_instance(revoke_credentials.instance_id);
+    removed boolean;
+BEGIN
+    DELETE FROM mcp.mcp_credentials c
+     WHERE c.user_id = inst.user_id AND c.instance_id = revoke_credentials.instance_id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    UPDATE mcp.mcp_service_table s SET oauth_status = NULL, credentials_updated_at = now()
+     WHERE s.user_id = inst.user_id AND s.instance_id = revoke_credentials.instance_id;
+    PERFORM mcp.log_token_operation(revoke_credentials.instance_id, 'revoke', 'success', inst.service_type,
+                                    metadata => pg_catalog.jsonb_build_object('had_credentials', removed));
+END
+$$;
+COMMENT ON FUNCTION mcp.revoke_credentials(uuid) IS
+    'deletes the credentials of one of the tenant''s instances';
+REVOKE ALL ON FUNCTION mcp.revoke_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid) TO mcp_app;
+
+-- The tenant's OAuth credentials with a refresh token that expire within `within`, each
+-- leased (refresh_claimed_until) to one caller for mcp_platform.token_refresh_lease: rows
+-- another worker holds are skipped (FOR UPDATE SKIP LOCKED) or still leased, so two workers
+-- never get the same instance. mcp.store_oauth_tokens ends the lease.
+CREATE OR REPLACE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer) RETURNS SETOF uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 10
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp_internal.require_tenant();
+    lease interval := mcp_internal.setting('mcp_platform.token_refresh_lease')::interval;
+    claimed uuid;
+BEGIN
+    IF within IS NULL OR max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'within must not be NULL and max_rows must be positive' USING ERRCODE = '22023';
+    END IF;
+    FOR claimed IN
+        WITH due AS (
+            SELECT c.user_id, c.credential_id
+              FROM mcp.mcp_credentials c
+             WHERE c.user_id = tenant
+               AND c.refresh_token IS NOT NULL
+               AND c.token_expires_at <= now() + within
+               AND (c.refresh_claimed_until IS NULL OR c.refresh_claimed_until <= now())
+             ORDER BY c.token_expires_at
+             LIMIT max_rows
+               FOR UPDATE SKIP LOCKED
+        )
+        UPDATE mcp.mcp_credentials c SET refresh_claimed_until = now() + lease
+          FROM due
+         WHERE c.user_id = due.user_id AND c.credential_id = due.credential_id
+        RETURNING c.instance_id
+    LOOP
+        PERFORM mcp.log_token_operation(claimed, 'claim_refresh', 'pending', 'oauth');
+        RETURN NEXT claimed;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION mcp.claim_token_refresh(interval, integer) IS
+    'leases the tenant''s OAuth credentials that expire within the interval to this caller (one refresh worker at a time)';
+REVOKE ALL ON FUNCTION mcp.claim_token_refresh(interval, integer) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.claim_token_refresh(interval, integer) TO mcp_app;

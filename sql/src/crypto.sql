@@ -1,0 +1,204 @@
+-- ===========================================================================================
+-- Credential encryption: the AES-256-GCM envelope (C, src/pg/crypto.cpp), the up-front key
+-- check, key status and online rotation. Secrets are sealed in C with associated data that
+-- binds each value to its (user_id, instance_id, field) before any row holds them.
+-- ===========================================================================================
+
+-- One key-check value per key version: the key's fingerprint (first 8 bytes of
+-- HMAC-SHA256(key, fixed label); it does not reveal the key). A backend compares its keyring
+-- with it once per (re)load, so a wrong or changed key is refused up front (MC102).
+CREATE TABLE IF NOT EXISTS mcp.key_check (
+    key_version  integer     NOT NULL,
+    fingerprint  text        NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT key_check_pkey PRIMARY KEY (key_version),
+    CONSTRAINT key_check_version_positive CHECK (key_version > 0),
+    CONSTRAINT key_check_fingerprint_shape CHECK (fingerprint ~ '^[0-9a-f]{16}$')
+);
+COMMENT ON TABLE mcp.key_check IS 'fingerprint of each key version seen, to refuse a wrong or changed key up front';
+REVOKE ALL ON mcp.key_check FROM PUBLIC, mcp_app, mcp_admin;
+GRANT SELECT ON mcp.key_check TO mcp_admin;
+SELECT pg_catalog.pg_extension_config_dump('mcp.key_check', '');
+
+-- Called by the C keyring loader (src/pg/keyring_source.cpp, through fmgr, so no role needs a
+-- grant) with every version of the keyring. Returns the first version whose recorded
+-- fingerprint differs (> 0); otherwise 0 when every version is recorded, -1 when it recorded
+-- new versions in this transaction (the loader checks again in a later transaction, in case
+-- this one rolls back), -2 when versions are missing but the transaction is read-only.
+CREATE OR REPLACE FUNCTION mcp_internal.key_check(versions integer[], fingerprints text[]) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad integer;
+    missing boolean;
+BEGIN
+    SELECT k.key_version INTO bad
+      FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
+      JOIN mcp.key_check k ON k.key_version = r.v
+     WHERE k.fingerprint <> r.f
+     ORDER BY k.key_version LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RETURN bad;
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.unnest(versions) AS r(v)
+                    WHERE NOT EXISTS (SELECT 1 FROM mcp.key_check k WHERE k.key_version = r.v))
+      INTO missing;
+    IF NOT missing THEN
+        RETURN 0;
+    END IF;
+    IF pg_catalog.pg_is_in_recovery() OR pg_catalog.current_setting('transaction_read_only') = 'on' THEN
+        RETURN -2;
+    END IF;
+    INSERT INTO mcp.key_check (key_version, fingerprint)
+    SELECT r.v, r.f FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
+    ON CONFLICT (key_version) DO NOTHING;
+    -- a concurrent loader may have recorded a different key for the same version
+    SELECT k.key_version INTO bad
+      FROM ROWS FROM (pg_catalog.unnest(versions), pg_catalog.unnest(fingerprints)) AS r(v, f)
+      JOIN mcp.key_check k ON k.key_version = r.v
+     WHERE k.fingerprint <> r.f
+     ORDER BY k.key_version LIMIT 1;
+    RETURN coalesce(bad, -1);
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.key_check(integer[], text[]) IS
+    'compares (and records) keyring fingerprints; called by the keyring loader';
+REVOKE ALL ON FUNCTION mcp_internal.key_check(integer[], text[]) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- ---- the envelope (C) ------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION mcp.encrypt(plaintext text, context bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mcp_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp.encrypt(text, bytea) IS
+    'AES-256-GCM envelope of plaintext under the active key; context is authenticated associated data';
+REVOKE ALL ON FUNCTION mcp.encrypt(text, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.encrypt(text, bytea) TO mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp.decrypt(ciphertext bytea, context bytea) RETURNS text
+    AS 'MODULE_PATHNAME', 'mcp_decrypt' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp.decrypt(bytea, bytea) IS
+    'plaintext of an mcp.encrypt envelope; the context must be the one it was sealed with';
+REVOKE ALL ON FUNCTION mcp.decrypt(bytea, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.decrypt(bytea, bytea) TO mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp.credential_context(user_id uuid, instance_id uuid, field text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mcp_credential_context' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mcp.credential_context(uuid, uuid, text) IS
+    'associated data of a credential field (api_key, client_secret, access_token, refresh_token, code_verifier)';
+REVOKE ALL ON FUNCTION mcp.credential_context(uuid, uuid, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.credential_context(uuid, uuid, text) TO mcp_admin;
+
+-- Sealing helpers of the credential API: the associated data is built in C from the row's
+-- user_id, instance_id and field name.
+CREATE OR REPLACE FUNCTION mcp_internal.seal_field(user_id uuid, instance_id uuid, field text, secret text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mcp_seal_field' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.seal_field(uuid, uuid, text, text) IS 'envelope of a credential field';
+REVOKE ALL ON FUNCTION mcp_internal.seal_field(uuid, uuid, text, text) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.open_field(user_id uuid, instance_id uuid, field text, ciphertext bytea) RETURNS text
+    AS 'MODULE_PATHNAME', 'mcp_open_field' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.open_field(uuid, uuid, text, bytea) IS 'plaintext of a credential field';
+REVOKE ALL ON FUNCTION mcp_internal.open_field(uuid, uuid, text, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.reseal_field(user_id uuid, instance_id uuid, field text, ciphertext bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mcp_reseal_field' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.reseal_field(uuid, uuid, text, bytea) IS
+    'a credential field re-sealed under the active key (the plaintext never leaves C)';
+REVOKE ALL ON FUNCTION mcp_internal.reseal_field(uuid, uuid, text, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.envelope_key_version(ciphertext bytea) RETURNS integer
+    AS 'MODULE_PATHNAME', 'mcp_envelope_key_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mcp_internal.envelope_key_version(bytea) IS 'key version recorded in an envelope header';
+REVOKE ALL ON FUNCTION mcp_internal.envelope_key_version(bytea) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.common_key_version(bytea, bytea, bytea, bytea, bytea) RETURNS integer
+    AS 'MODULE_PATHNAME', 'mcp_common_key_version' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mcp_internal.common_key_version(bytea, bytea, bytea, bytea, bytea) IS
+    'the key version all non-NULL envelopes share (0 when they differ, NULL when none)';
+REVOKE ALL ON FUNCTION mcp_internal.common_key_version(bytea, bytea, bytea, bytea, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.active_key_version() RETURNS integer
+    AS 'MODULE_PATHNAME', 'mcp_active_key_version' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.active_key_version() IS 'the key version new encryptions use';
+REVOKE ALL ON FUNCTION mcp_internal.active_key_version() FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.keyring_versions(OUT key_version integer, OUT is_active boolean, OUT fingerprint text)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mcp_keyring_versions' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.keyring_versions() IS 'the versions of the loaded keyring, with fingerprints (never keys)';
+REVOKE ALL ON FUNCTION mcp_internal.keyring_versions() FROM PUBLIC, mcp_app, mcp_admin;
+
+CREATE OR REPLACE FUNCTION mcp_internal.oauth_pkce(OUT state text, OUT code_verifier text, OUT code_challenge text)
+    AS 'MODULE_PATHNAME', 'mcp_oauth_pkce' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.oauth_pkce() IS 'a random OAuth state and a PKCE S256 verifier and challenge';
+REVOKE ALL ON FUNCTION mcp_internal.oauth_pkce() FROM PUBLIC, mcp_app, mcp_admin;
+
+-- ---- key status and rotation (mcp_admin) -----------------------------------------------------
+
+-- Every key version of the keyring or of the stored data: whether it is in the keyring and
+-- active, its fingerprint (never the key), and how many stored secret values use it.
+CREATE OR REPLACE FUNCTION mcp.key_status()
+    RETURNS TABLE (key_version integer, is_active boolean, in_keyring boolean,
+                   fingerprint text, stored_values bigint)
+    LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ring AS (
+        SELECT r.key_version, r.is_active, r.fingerprint FROM mcp_internal.keyring_versions() r
+    ), used AS (
+        SELECT mcp_internal.envelope_key_version(f.v) AS key_version, count(*) AS n
+          FROM mcp.mcp_credentials c,
+               LATERAL (VALUES (c.api_key), (c.client_secret), (c.access_token),
+                               (c.refresh_token), (c.oauth_code_verifier)) AS f(v)
+         WHERE f.v IS NOT NULL
+         GROUP BY 1
+    )
+    SELECT coalesce(ring.key_version, used.key_version),
+           coalesce(ring.is_active, false),
+           ring.key_version IS NOT NULL,
+           ring.fingerprint,
+           coalesce(used.n, 0)
+      FROM ring FULL JOIN used ON used.key_version = ring.key_version
+     ORDER BY 1;
+$$;
+COMMENT ON FUNCTION mcp.key_status() IS
+    'each key version: active, in the keyring, fingerprint (never the key), and how many stored values use it';
+REVOKE ALL ON FUNCTION mcp.key_status() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.key_status() TO mcp_admin;
+
+-- Re-seals up to batch_size credential rows that hold a value under a non-active key; returns
+-- how many rows it re-sealed (call until 0). Rows locked by others are skipped, readers are
+-- never blocked, and no plaintext leaves C.
+CREATE OR REPLACE FUNCTION mcp.rotate_credentials(batch_size integer DEFAULT 1000) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    active integer := mcp_internal.active_key_version();
+    done bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be a positive integer' USING ERRCODE = '22023';
+    END IF;
+    -- Lock a batch (skipping rows others hold), then rewrite exactly those tuples by ctid:
+    -- the locks keep their ctids stable, and no join over the whole table is needed.
+    UPDATE mcp.mcp_credentials c
+       SET api_key = mcp_internal.reseal_field(c.user_id, c.instance_id, 'api_key', c.api_key),
+           client_secret = mcp_internal.reseal_field(c.user_id, c.instance_id, 'client_secret', c.client_secret),
+           access_token = mcp_internal.reseal_field(c.user_id, c.instance_id, 'access_token', c.access_token),
+           refresh_token = mcp_internal.reseal_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token),
+           oauth_code_verifier = mcp_internal.reseal_field(c.user_id, c.instance_id, 'code_verifier', c.oauth_code_verifier),
+           key_version = active
+     WHERE c.ctid = ANY (ARRAY(
+               SELECT b.ctid FROM mcp.mcp_credentials b
+                WHERE b.key_version <> active
+                LIMIT batch_size
+                  FOR UPDATE SKIP LOCKED));
+    GET DIAGNOSTICS done = ROW_COUNT;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION mcp.rotate_credentials(integer) IS
+    're-seals up to batch_size credential rows under the active key; returns how many (call until 0)';
+REVOKE ALL ON FUNCTION mcp.rotate_credentials(integer) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.rotate_credentials(integer) TO mcp_admin;

@@ -1,0 +1,106 @@
+-- ===========================================================================================
+-- Tenancy: the transaction's tenant, the tenant checks every API function starts with, the
+-- row-level security of a tenant table, and the row triggers every table shares.
+-- ===========================================================================================
+
+CREATE OR REPLACE FUNCTION mcp.current_user_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'mcp_current_user_id'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mcp.current_user_id() IS
+    'the transaction''s tenant: the mcp.user_id setting as uuid, NULL when unset (row-level security then shows no rows)';
+-- RLS policies call it with the privileges of whoever runs the query.
+GRANT EXECUTE ON FUNCTION mcp.current_user_id() TO PUBLIC;
+
+-- The current value of an mcp_platform.* setting as SHOW prints it. Calling it loads the
+-- library, so the setting is defined (with its default) even in a backend that has not used
+-- the extension yet; the key settings are refused.
+CREATE OR REPLACE FUNCTION mcp_internal.setting(name text) RETURNS text
+    AS 'MODULE_PATHNAME', 'mcp_setting'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mcp_internal.setting(text) IS 'current value of an mcp_platform.* setting (not the key settings)';
+REVOKE ALL ON FUNCTION mcp_internal.setting(text) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- The transaction's tenant, or 42501 when none is set.
+CREATE OR REPLACE FUNCTION mcp_internal.require_tenant() RETURNS uuid
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp.current_user_id();
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+    END IF;
+    RETURN tenant;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.require_tenant() IS 'the transaction''s tenant; 42501 when none is set';
+REVOKE ALL ON FUNCTION mcp_internal.require_tenant() FROM PUBLIC, mcp_app, mcp_admin;
+
+-- The calling tenant's instance and its service type; 42501 when no tenant is set or the
+-- instance is not the tenant's (the two cases are not told apart to other tenants). Every API
+-- function that takes an instance_id starts with it.
+CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, OUT user_id uuid, OUT service_type text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp_internal.require_tenant();
+BEGIN
+    SELECT s.user_id, t.type INTO user_id, service_type
+      FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
+     WHERE s.user_id = tenant AND s.instance_id = credential_instance.instance_id;
+    IF user_id IS NULL THEN
+        RAISE EXCEPTION 'instance % does not belong to the current tenant', credential_instance.instance_id
+            USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.credential_instance(uuid) IS
+    'the current tenant''s instance (its user_id and service type); 42501 when it is not the tenant''s';
+REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- Row-level security of one tenant table: enabled and forced, the tenant policy and the admin
+-- policy. Called right after each tenant table is created; idempotent.
+CREATE OR REPLACE FUNCTION mcp_internal.make_tenant_table(tbl regclass) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', tbl);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                   'USING (user_id = (SELECT mcp.current_user_id())) '
+                   'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS admin_all ON %s', tbl);
+    EXECUTE format('CREATE POLICY admin_all ON %s AS PERMISSIVE FOR ALL TO mcp_admin '
+                   'USING (true) WITH CHECK (true)', tbl);
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.make_tenant_table(regclass) IS
+    'enables and forces row-level security on a tenant table with the tenant and admin policies';
+REVOKE ALL ON FUNCTION mcp_internal.make_tenant_table(regclass) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- BEFORE UPDATE trigger of every table with updated_at; its arguments name immutable columns.
+CREATE OR REPLACE FUNCTION mcp_internal.set_updated_at() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mcp_set_updated_at'
+    LANGUAGE C;
+COMMENT ON FUNCTION mcp_internal.set_updated_at() IS
+    'BEFORE UPDATE row trigger: updated_at = now(); refuses changes to the columns named as arguments';
+REVOKE ALL ON FUNCTION mcp_internal.set_updated_at() FROM PUBLIC, mcp_app, mcp_admin;
+
+-- AFTER INSERT trigger of users: a free plan for every new user.
+CREATE OR REPLACE FUNCTION mcp_internal.assign_default_plan() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO mcp.user_plans (user_id, plan_type, max_instances)
+    VALUES (NEW.id, 'free', 1)
+    ON CONFLICT (user_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.assign_default_plan() IS 'AFTER INSERT row trigger of users: a free plan for the new user';
+REVOKE ALL ON FUNCTION mcp_internal.assign_default_plan() FROM PUBLIC, mcp_app, mcp_admin;
