@@ -105,7 +105,7 @@ CREATE INDEX ON bench.audit_plain (status);
 CREATE INDEX ON bench.audit_plain (created_at);
 SQL
 echo "  loaded in $(printf '%.0f' "$(echo "$(now_s) - $load_started" | bc)") s: $(q -c "SELECT count(*) FROM mcp.token_audit_log") rows partitioned, $(q -c "SELECT count(*) FROM bench.audit_plain") unpartitioned"
-rollup_ms=$(q -c "SELECT bench.exec_ms('SELECT mcp.refresh_audit_rollup()')")
+rollup_ms=$(q -c "SELECT bench.exec_ms('SELECT mcp_internal.refresh_audit_rollup()')")
 q -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 echo "  rollup of the last 31 days built in $rollup_ms ms ($(q -c "SELECT count(*) FROM mcp.token_audit_daily") rollup rows)"
 

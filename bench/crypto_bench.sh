@@ -35,7 +35,7 @@ SELECT 'ee000000-0000-0000-0000-00000000000a', mcp_service_id, 'inactive'
   FROM generate_series(1, :rows), mcp.mcp_table WHERE mcp_service_name = 'rot_gh';
 -- the rows the API would write (sealed in C under version 1), inserted in bulk
 INSERT INTO mcp.mcp_credentials (user_id, instance_id, api_key, key_version)
-SELECT user_id, instance_id, mcp._seal_field(user_id, instance_id, 'api_key', 'sk-live-' || md5(instance_id::text)), 1
+SELECT user_id, instance_id, mcp_internal.seal_field(user_id, instance_id, 'api_key', 'sk-live-' || md5(instance_id::text)), 1
   FROM mcp.mcp_service_table WHERE user_id = 'ee000000-0000-0000-0000-00000000000a';
 VACUUM ANALYZE mcp.mcp_credentials;
 SQL

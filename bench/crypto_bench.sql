@@ -64,7 +64,7 @@ VACUUM ANALYZE;
 \o /dev/null
 -- the trivial C call: a C function of this library that only reads the envelope header
 SELECT bench(s, 'both', 'trivial C call', n, format(
-    'SELECT count(mcp._envelope_key_version(c)) FROM in_mcp_%s', t))
+    'SELECT count(mcp_internal.envelope_key_version(c)) FROM in_mcp_%s', t))
   FROM (VALUES ('120 B', 's', :n_fast), ('4 KiB', 'l', :n_big)) v(s, t, n);
 -- encrypt
 SELECT bench(s, 'encrypt', 'mcp.encrypt (AES-256-GCM)', n, format(

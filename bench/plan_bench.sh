@@ -41,7 +41,7 @@ CREATE TABLE public.bench_service (n integer PRIMARY KEY, id uuid NOT NULL);
 INSERT INTO public.bench_service SELECT row_number() OVER (ORDER BY mcp_service_name COLLATE "C"), mcp_service_id FROM mcp.mcp_table;
 GRANT SELECT ON public.bench_service TO mcp_bench;
 
--- The PL/pgSQL twin of mcp.enforce_plan_limit() for inserts: the service must be active, then
+-- The PL/pgSQL twin of mcp_internal.enforce_plan_limit() for inserts: the service must be active, then
 -- the same conditional UPDATE of the plan row, the same expiry sweep and retry, MC001/MC002.
 -- SECURITY DEFINER (mcp_app cannot write the counter) with a pinned search_path, as such a
 -- function must be.

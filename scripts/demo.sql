@@ -48,7 +48,7 @@ SELECT auth_type, api_key FROM mcp.get_credentials(:'ada_instance');
 COMMIT;
 RESET ROLE;
 -- what is stored (read as the superuser running the demo): format byte, key version, length
-SELECT get_byte(api_key, 0) AS format, mcp._envelope_key_version(api_key) AS key_version,
+SELECT get_byte(api_key, 0) AS format, mcp_internal.envelope_key_version(api_key) AS key_version,
        length(api_key) AS stored_bytes,
        position(convert_to('ghp_demo', 'UTF8') IN api_key) AS plaintext_found_at
   FROM mcp.mcp_credentials WHERE instance_id = :'ada_instance';

@@ -113,7 +113,7 @@ SELECT pg_temp.add_rows(6, now() - interval '149 days');
 SELECT pg_temp.add_rows(7, now() - interval '148 days');
 SELECT pg_temp.add_rows(8, now() - interval '147 days');
 SELECT count(*) AS old_days_marked FROM token_audit_dirty_days WHERE day < (now() AT TIME ZONE 'UTC')::date - 140;
-SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
+SELECT mcp_internal.refresh_audit_rollup() >= 0 AS refreshed;
 SELECT count(*) AS old_days_marked FROM token_audit_dirty_days WHERE day < (now() AT TIME ZONE 'UTC')::date - 140;
 SELECT (now() AT TIME ZONE 'UTC')::date - day AS days_ago, row_count FROM token_audit_day_rows
  WHERE day < (now() AT TIME ZONE 'UTC')::date - 140 ORDER BY day;

@@ -74,17 +74,17 @@ $$;
 SELECT count(*) > 0 AS has_dirty_days FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
 SELECT pg_temp.raw_rows_read() >= (SELECT total FROM pg_temp.compare()) AS reads_every_row,
-       mcp.audit_window_valid() AS window_table_used;
+       mcp_internal.audit_window_valid() AS window_table_used;
 
 -- 2. rolled up: the closed days of the window now come from the rollup
-SELECT mcp.refresh_audit_rollup() AS days_rolled_up;
+SELECT mcp_internal.refresh_audit_rollup() AS days_rolled_up;
 -- (today may be marked too: rows of its past hours arrived after those hours were over)
 SELECT (SELECT count(*) FROM token_audit_dirty_days WHERE day < (now() AT TIME ZONE 'UTC')::date) AS dirty_days,
        (SELECT watermark = (now() AT TIME ZONE 'UTC')::date FROM token_audit_rollup_state) AS watermark_is_today,
        (SELECT count(DISTINCT day) FROM token_audit_daily) AS rolled_days;
 SELECT * FROM pg_temp.compare();
 -- now only the boundary day and today are read raw: at most ~2 days (66 rows a day) of 1986
-SELECT pg_temp.raw_rows_read() BETWEEN 1 AND 250 AS reads_two_days_at_most, mcp.audit_window_valid() AS window_table_used,
+SELECT pg_temp.raw_rows_read() BETWEEN 1 AND 250 AS reads_two_days_at_most, mcp_internal.audit_window_valid() AS window_table_used,
        (SELECT count(*) FROM token_audit_window) AS window_rows;
 -- the window table covers all but the first maintenance interval and five minutes of the
 -- window (an hour and five minutes at the default interval) and its last ten seconds (more
@@ -102,18 +102,18 @@ INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, cr
 DELETE FROM token_audit_log WHERE audit_id = (SELECT min(audit_id) FROM token_audit_log
                                                 WHERE created_at < now() - interval '15 days'
                                                   AND created_at > now() - interval '16 days');
-SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
+SELECT count(*) AS dirty_days, mcp_internal.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
  WHERE day < (now() AT TIME ZONE 'UTC')::date;
 SELECT * FROM pg_temp.compare();
-SELECT mcp.refresh_audit_rollup() AS days_recomputed;
-SELECT count(*) AS dirty_days, mcp.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
+SELECT mcp_internal.refresh_audit_rollup() AS days_recomputed;
+SELECT count(*) AS dirty_days, mcp_internal.audit_window_valid() AS window_table_used FROM token_audit_dirty_days
  WHERE day < (now() AT TIME ZONE 'UTC')::date;
 SELECT * FROM pg_temp.compare();
 
 -- 4. retention does not change it: dropping days older than 31 days leaves the window alone
 SELECT * FROM pg_temp.compare() \gset before_
 SELECT mcp.cleanup_old_token_audit_logs('31 days') > 0 AS removed_some;
-SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 SELECT total = :before_total AS same_total_after_retention FROM pg_temp.compare();
 -- and after a maintenance run
@@ -122,10 +122,10 @@ SELECT * FROM pg_temp.compare();
 
 -- 5. a retention shorter than the window: the summary still equals the aggregate over what is left
 SELECT mcp.cleanup_old_token_audit_logs('20 days') > 0 AS removed_some;
-SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
-SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
-SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT mcp_internal.refresh_audit_rollup() >= 0 AS refreshed;
+SELECT mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 
 -- 5b. rows of a transaction's own time (created_at = now(), as mcp.log_token_operation writes
@@ -139,23 +139,23 @@ INSERT INTO token_audit_log (instance_id, user_id, operation, status, method) VA
     ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'refresh', 'success', 'own time');
 COMMIT;
 SELECT (SELECT coalesce(sum(gen), 0) FROM token_audit_dirty_days) = :marks_before AS no_new_mark,
-       mcp.audit_window_valid() AS window_table_used;
+       mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, created_at) VALUES
     ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'refresh', 'success', 'earlier',
      now() - interval '1 second');
-SELECT coalesce(sum(gen), 0) <> :marks_before AS marked, mcp.audit_window_valid() AS window_table_used
+SELECT coalesce(sum(gen), 0) <> :marks_before AS marked, mcp_internal.audit_window_valid() AS window_table_used
   FROM token_audit_dirty_days;
 SELECT * FROM pg_temp.compare();
-SELECT mcp.refresh_audit_rollup() >= 0 AS refreshed;
-SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT mcp_internal.refresh_audit_rollup() >= 0 AS refreshed;
+SELECT mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 -- an empty method and a NULL one are different groups, in the window table and in the raw
 -- rows merged into it
 INSERT INTO token_audit_log (instance_id, user_id, operation, status, method) VALUES
     ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-00000000000a', 'validate', 'success', ''),
     ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-00000000000a', 'validate', 'failure', NULL);
-SELECT mcp.audit_window_valid() AS window_table_used;
+SELECT mcp_internal.audit_window_valid() AS window_table_used;
 SELECT * FROM pg_temp.compare();
 SELECT method IS NULL AS method_null, method = '' AS method_empty, total_operations > 1 AS in_window_too
   FROM token_audit_summary

@@ -163,7 +163,7 @@ SELECT api_key FROM mcp.mcp_credentials;
 \echo :LAST_ERROR_SQLSTATE
 SELECT mcp.encrypt('x', '\x00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT mcp._open_field(:A1, :A1, 'api_key', '\x00');
+SELECT mcp_internal.open_field(:A1, :A1, 'api_key', '\x00');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM mcp.key_status();
 \echo :LAST_ERROR_SQLSTATE
@@ -279,7 +279,7 @@ SELECT length(mcp.decrypt(mcp.encrypt(repeat('x', 100000), '\x01'), '\x01')) AS 
 SELECT api_key FROM mcp.mcp_credentials;
 \echo :LAST_ERROR_SQLSTATE
 -- nor can mcp_admin record a key fingerprint of its choosing
-SELECT mcp._key_check('{5}', '{0000000000000000}');
+SELECT mcp_internal.key_check('{5}', '{0000000000000000}');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 

@@ -283,12 +283,12 @@ SELECT renewed_count, status FROM mcp_service_table WHERE instance_id = :'free_f
 
 -- ---- the trigger protects itself ---------------------------------------------------------------
 SELECT tgname, tgtype, tgenabled FROM pg_trigger
- WHERE tgrelid = 'mcp.mcp_service_table'::regclass AND tgfoid = 'mcp.enforce_plan_limit'::regproc
+ WHERE tgrelid = 'mcp.mcp_service_table'::regclass AND tgfoid = 'mcp_internal.enforce_plan_limit'::regproc
  ORDER BY 1;
-SELECT mcp.enforce_plan_limit();
+SELECT mcp_internal.enforce_plan_limit();
 \echo :LAST_ERROR_SQLSTATE
 CREATE TEMP TABLE t_wrong (LIKE mcp.mcp_service_table);
-CREATE TRIGGER t_wrong BEFORE INSERT ON t_wrong FOR EACH ROW EXECUTE FUNCTION mcp.enforce_plan_limit();
+CREATE TRIGGER t_wrong BEFORE INSERT ON t_wrong FOR EACH ROW EXECUTE FUNCTION mcp_internal.enforce_plan_limit();
 INSERT INTO t_wrong (instance_id, user_id, mcp_service_id, status, usage_count, renewed_count, created_at, updated_at)
 VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'active', 0, 0, now(), now());
 \echo :LAST_ERROR_SQLSTATE

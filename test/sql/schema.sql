@@ -30,7 +30,7 @@ SELECT updated_at = now() AS updated_at_is_now, created_at = '2000-01-01' AS cre
   FROM users WHERE email = 'bob@example.com';
 COMMIT;
 -- the trigger exists on every table with an updated_at column, and fires there
-SELECT c.relname, t.tgname, t.tgfoid = 'mcp.set_updated_at'::regproc AS uses_c_trigger, t.tgtype
+SELECT c.relname, t.tgname, t.tgfoid = 'mcp_internal.set_updated_at'::regproc AS uses_c_trigger, t.tgtype
   FROM pg_attribute a
   JOIN pg_class c ON c.oid = a.attrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'mcp'
@@ -39,11 +39,11 @@ SELECT c.relname, t.tgname, t.tgfoid = 'mcp.set_updated_at'::regproc AS uses_c_t
  ORDER BY 1;
 -- it refuses to be called other than as a BEFORE UPDATE row trigger (39P01)
 CREATE TEMP TABLE t_wrong (updated_at timestamptz);
-CREATE TRIGGER t_wrong_ins BEFORE INSERT ON t_wrong FOR EACH ROW EXECUTE FUNCTION mcp.set_updated_at();
+CREATE TRIGGER t_wrong_ins BEFORE INSERT ON t_wrong FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at();
 INSERT INTO t_wrong VALUES (now());
 \echo :LAST_ERROR_SQLSTATE
 DROP TABLE t_wrong;
-SELECT mcp.set_updated_at();
+SELECT mcp_internal.set_updated_at();
 \echo :LAST_ERROR_SQLSTATE
 
 -- ---- user_plans ---------------------------------------------------------------------------
