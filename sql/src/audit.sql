@@ -390,24 +390,43 @@ COMMENT ON FUNCTION mcp_internal.audit_window_valid() IS
 REVOKE ALL ON FUNCTION mcp_internal.audit_window_valid() FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp_internal.audit_window_valid() TO mcp_app, mcp_admin;
 
--- Recomputes one day of the rollup from the raw log.
-CREATE OR REPLACE FUNCTION mcp_internal.audit_rollup_day(d date) RETURNS void
-    LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+-- The raw aggregate of the log, the one definition the rollup, the window table and the
+-- summary all use: per (instance, user, operation, method) the count, successes, failures,
+-- first and last time of the rows that satisfy `condition` (SQL over the log's alias l;
+-- callers put their time range in as constants, so only the partitions it covers are planned).
+CREATE OR REPLACE FUNCTION mcp_internal.audit_aggregate_sql(condition text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    DELETE FROM mcp.token_audit_daily WHERE day = d;
-    INSERT INTO mcp.token_audit_daily (user_id, day, instance_id, operation, method, total, success,
-                                       failure, first_at, last_at)
-    SELECT l.user_id, d, l.instance_id, l.operation, l.method, count(*),
-           count(*) FILTER (WHERE l.status = 'success'), count(*) FILTER (WHERE l.status = 'failure'),
-           min(l.created_at), max(l.created_at)
-      FROM mcp.token_audit_log l
-     WHERE l.created_at >= d::timestamp AT TIME ZONE 'UTC'
-       AND l.created_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
-     GROUP BY l.user_id, l.instance_id, l.operation, l.method;
+    SELECT 'SELECT l.instance_id, l.user_id, l.operation, l.method, count(*) AS total, '
+           'count(*) FILTER (WHERE l.status = ''success'') AS success, '
+           'count(*) FILTER (WHERE l.status = ''failure'') AS failure, '
+           'min(l.created_at) AS first_at, max(l.created_at) AS last_at '
+           'FROM mcp.token_audit_log l WHERE (' || condition || ') GROUP BY 1, 2, 3, 4'
+$$;
+COMMENT ON FUNCTION mcp_internal.audit_aggregate_sql(text) IS
+    'SQL text of the raw per-group aggregate of the audit log rows that satisfy a condition';
+REVOKE ALL ON FUNCTION mcp_internal.audit_aggregate_sql(text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp_internal.audit_aggregate_sql(text) TO mcp_app, mcp_admin;
+
+-- Recomputes one day of the rollup from the raw log.
+CREATE OR REPLACE FUNCTION mcp_internal.audit_rollup_day(d date) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM mcp.token_audit_daily r WHERE r.day = d;
+    -- the day's range as constants, so only its partition is planned
+    EXECUTE 'INSERT INTO mcp.token_audit_daily (instance_id, user_id, operation, method, total, success, '
+            'failure, first_at, last_at, day) SELECT a.*, $1 FROM ('
+            || mcp_internal.audit_aggregate_sql(format('l.created_at >= %L AND l.created_at < %L',
+                   d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC'))
+            || ') AS a'
+      USING d;
     INSERT INTO mcp.token_audit_day_rows AS c (day, row_count)
     SELECT d, coalesce(sum(r.total), 0) FROM mcp.token_audit_daily r WHERE r.day = d
         ON CONFLICT (day) DO UPDATE SET row_count = excluded.row_count;
+END
 $$;
 COMMENT ON FUNCTION mcp_internal.audit_rollup_day(date) IS
     'recomputes one day of the rollup and its row count';
@@ -581,11 +600,8 @@ BEGIN
     END IF;
     FOREACH r IN ARRAY raw_ranges LOOP
         CONTINUE WHEN isempty(r);
-        raw_sql := raw_sql || format(
-            ' UNION ALL SELECT l.user_id, l.instance_id, l.operation, l.method, count(*), '
-            'count(*) FILTER (WHERE l.status = ''success''), count(*) FILTER (WHERE l.status = ''failure''), '
-            'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
-            'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4', lower(r), upper(r));
+        raw_sql := raw_sql || ' UNION ALL ' || mcp_internal.audit_aggregate_sql(
+            format('l.created_at >= %L AND l.created_at < %L', lower(r), upper(r)));
     END LOOP;
     -- plus the rollup: whole days after lo's day, before hi's day and the watermark, not dirty;
     -- summed to one row per group
@@ -593,10 +609,10 @@ BEGIN
             'failure, first_at, last_at, success_rate) '
             'SELECT p.user_id, p.instance_id, p.operation, p.method, sum(p.total), sum(p.success), '
             'sum(p.failure), min(p.first_at), max(p.last_at), round(100.0 * sum(p.success) / sum(p.total), 2) FROM ('
-            'SELECT r.user_id, r.instance_id, r.operation, r.method, r.total, r.success, r.failure, '
+            'SELECT r.instance_id, r.user_id, r.operation, r.method, r.total, r.success, r.failure, '
             'r.first_at, r.last_at FROM mcp.token_audit_daily r '
             'WHERE r.day > $1 AND r.day < $2 AND NOT $3 ? r.day::text' || raw_sql || ') '
-            'AS p (user_id, instance_id, operation, method, total, success, failure, first_at, last_at) '
+            'AS p (instance_id, user_id, operation, method, total, success, failure, first_at, last_at) '
             'GROUP BY p.user_id, p.instance_id, p.operation, p.method'
       USING lo_day, least(hi_day, wm), marks;
     UPDATE mcp.token_audit_rollup_state SET window_lo = lo, window_hi = hi, window_marks = marks;

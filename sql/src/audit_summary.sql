@@ -33,9 +33,11 @@ GRANT EXECUTE ON FUNCTION mcp_internal.audit_summary_windowed() TO mcp_app, mcp_
 -- The raw-log parts of the summary when the window table is not valid (see the view below),
 -- each aggregated per group. Each part is planned with its own time range as constants, so
 -- only the one or two partitions it reads are planned (the view would otherwise plan every
--- partition of the log for every part).
--- SECURITY INVOKER: the log's RLS applies to the caller.
-CREATE OR REPLACE FUNCTION mcp_internal.audit_summary_raw_parts(wm timestamptz)
+-- partition of the log for every part). `wm` is the rollup watermark, `part` the raw aggregate
+-- (mcp_internal.audit_aggregate_sql) with two %L placeholders for the range: both come from
+-- the caller, audit_summary_from_rollup, whose body is bound at creation, so no reader needs
+-- access to schema mcp_internal. SECURITY INVOKER: the log's RLS applies to the caller.
+CREATE OR REPLACE FUNCTION mcp_internal.audit_summary_raw_parts(wm timestamptz, part text)
     RETURNS TABLE (instance_id uuid, user_id uuid, operation varchar, method varchar, total bigint,
                    success bigint, failure bigint, first_at timestamptz, last_at timestamptz)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -44,11 +46,6 @@ AS $$
 DECLARE
     lo timestamptz := now() - interval '30 days';
     lo_day_end timestamptz := date_trunc('day', now() - interval '30 days', 'UTC') + interval '24 hours';
-    part constant text :=
-        'SELECT l.instance_id, l.user_id, l.operation, l.method, count(*), '
-        'count(*) FILTER (WHERE l.status = ''success''), count(*) FILTER (WHERE l.status = ''failure''), '
-        'min(l.created_at), max(l.created_at) FROM mcp.token_audit_log l '
-        'WHERE l.created_at >= %L AND l.created_at < %L GROUP BY 1, 2, 3, 4';
     d date;
 BEGIN
     -- edge: the boundary day from the window start on, below the watermark
@@ -65,10 +62,10 @@ BEGIN
     RETURN QUERY EXECUTE format(part, greatest(lo, wm), 'infinity'::timestamptz);
 END
 $$;
-COMMENT ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz) IS
+COMMENT ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz, text) IS
     'raw-log parts of the summary when the window table is not valid, per group';
-REVOKE ALL ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz) TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp_internal.audit_summary_raw_parts(timestamptz, text) TO mcp_app, mcp_admin;
 
 -- The rows of the summary when the window table is not valid: the daily rollup plus the raw
 -- parts, summed per group. SECURITY INVOKER (RLS of the caller).
@@ -88,7 +85,9 @@ SELECT p.instance_id, p.user_id, p.operation, p.method, sum(p.total)::bigint,
         UNION ALL
         SELECT q.instance_id, q.user_id, q.operation, q.method, q.total, q.success, q.failure,
                q.first_at, q.last_at
-          FROM mcp_internal.audit_summary_raw_parts(mcp_internal.audit_rollup_watermark()) q) AS p
+          FROM mcp_internal.audit_summary_raw_parts(
+                   mcp_internal.audit_rollup_watermark(),
+                   mcp_internal.audit_aggregate_sql('l.created_at >= %L AND l.created_at < %L')) q) AS p
  GROUP BY p.instance_id, p.user_id, p.operation, p.method;
 END;
 COMMENT ON FUNCTION mcp_internal.audit_summary_from_rollup() IS
