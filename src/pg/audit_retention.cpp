@@ -19,9 +19,9 @@
 //      until the caller commits: call it in its own transaction (mcp.run_maintenance does it
 //      last).
 //
-// Plain C style: no C++ object is alive across any Postgres call here, so Postgres errors
-// propagate normally, and PG_TRY blocks only wrap the subtransaction.
+// PG_TRY blocks only wrap the subtransaction; every other Postgres error propagates normally.
 #include "pg/audit.hpp"
+#include "pg/boundary.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -35,9 +35,6 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(mcp_cleanup_old_token_audit_logs);
-Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS);
 }
 
 namespace {
@@ -169,7 +166,7 @@ Datum RetentionArgument(FunctionCallInfo fcinfo) {
 
 }  // namespace
 
-Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_cleanup_old_token_audit_logs) {
     Datum retention = RetentionArgument(fcinfo);
     bool trim_boundary = PG_NARGS() < 2 || PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
 

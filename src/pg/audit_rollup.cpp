@@ -5,8 +5,8 @@
 //
 // A bulk INSERT … SELECT of historical rows fires it once per row: a small per-(sub)transaction
 // cache of days already marked keeps that to one SPI statement per day.
-//
-// Plain C style: no C++ object is alive across a Postgres call.
+#include "pg/boundary.hpp"
+
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
@@ -19,9 +19,6 @@ extern "C" {
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(mcp_token_audit_mark_dirty);
-Datum mcp_token_audit_mark_dirty(PG_FUNCTION_ARGS);
 }
 
 namespace {
@@ -91,7 +88,7 @@ bool RowDay(HeapTuple tuple, TupleDesc desc, DateADT* day) {
 
 }  // namespace
 
-Datum mcp_token_audit_mark_dirty(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_token_audit_mark_dirty) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("mcp.token_audit_mark_dirty() must be called as a trigger")));

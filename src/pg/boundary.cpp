@@ -30,6 +30,14 @@ void RaisePending(const PendingError& pending) {
                             errmsg("internal error in mcp_platform"),
                             pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
             break;
+        case PendingError::kErrorStackLeft:
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                            errmsg("internal error in mcp_platform: the Postgres error stack was "
+                                   "left changed"),
+                            errdetail("A C function of the extension returned without restoring "
+                                      "PG_exception_stack or error_context_stack; they were put "
+                                      "back and its result discarded.")));
+            break;
     }
 }
 

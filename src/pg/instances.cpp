@@ -3,8 +3,6 @@
 // security and the explicit tenant filter both apply, and an instance that is not the
 // tenant's (or no tenant at all) is refused with 42501. The other instance functions are SQL
 // (sql/install/40_plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
-//
-// Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
 #include "pg/boundary.hpp"
 
 extern "C" {
@@ -29,9 +27,7 @@ SPIPlanPtr record_usage_plan = nullptr;
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_record_usage);
-Datum mcp_record_usage(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_record_usage) {
     if (PG_ARGISNULL(0))
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
@@ -61,5 +57,4 @@ Datum mcp_record_usage(PG_FUNCTION_ARGS) {
                                DatumGetCString(DirectFunctionCall1(uuid_out, instance_id)))));
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     PG_RETURN_VOID();
-}
 }

@@ -29,8 +29,6 @@
 // 'expired' through SPI (each such UPDATE fires this trigger again and decrements the count)
 // and the check is retried once: an instance past its expires_at never blocks a new
 // activation, even before mcp.expire_instances() has run.
-//
-// Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
 #include "core/errors.hpp"
 #include "core/plan_rules.hpp"
 #include "pg/boundary.hpp"
@@ -393,9 +391,7 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_enforce_plan_limit);
-Datum mcp_enforce_plan_limit(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
     using mcp_platform::CounterChange;
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -452,5 +448,4 @@ Datum mcp_enforce_plan_limit(PG_FUNCTION_ARGS) {
         if (result != PlanResult::kDone) RaiseLimitReached(user_id, result, plan, active);
     }
     return PointerGetDatum(nullptr);
-}
 }

@@ -15,10 +15,7 @@ extern "C" {
 #include "fmgr.h"
 }
 
-// Plain C body: no C++ object lives in this frame, so errors may be raised directly.
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_set_updated_at);
-Datum mcp_set_updated_at(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_set_updated_at) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("mcp.set_updated_at() must be called as a trigger")));
@@ -61,5 +58,4 @@ Datum mcp_set_updated_at(PG_FUNCTION_ARGS) {
     bool isnull = false;
     newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, 1, &attnum, &now, &isnull);
     return PointerGetDatum(newtuple);
-}
 }
