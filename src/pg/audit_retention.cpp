@@ -20,8 +20,8 @@
 //      last).
 //
 // PG_TRY blocks only wrap the subtransaction; every other Postgres error propagates normally.
-#include "pg/audit.hpp"
 #include "pg/boundary.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -156,7 +156,7 @@ bool TryDropExpiredPartitions(const ExpiredPartitions& parts, int64* rows) {
 
 Datum RetentionArgument(FunctionCallInfo fcinfo) {
     if (!PG_ARGISNULL(0)) return PG_GETARG_DATUM(0);
-    const char* setting = mcp_platform::AuditRetentionSetting();
+    const char* setting = mcp_platform::settings::audit_retention;
     if (setting == nullptr || setting[0] == '\0')
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("mcp_platform.audit_retention is empty")));
