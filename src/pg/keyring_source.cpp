@@ -16,13 +16,15 @@
 
 extern "C" {
 #include "postgres.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "port.h"
 #include "storage/proc.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
+#include "utils/syscache.h"
 }
 
 namespace mcp_platform {
@@ -86,17 +88,47 @@ SecureBuffer RunKeyCommand(const char* command) {
     return buffer;
 }
 
-// Calls mcp._key_check (see sql/install/30_credentials.sql for its result codes) directly
-// through fmgr: the extension's own loader needs no EXECUTE grant, so no role can call it to
-// record fingerprints of its choosing. It is SECURITY DEFINER, so it reads and writes
-// mcp.key_check as the extension owner whoever triggers the load.
+// The key-check function: mcp_internal.key_check from release 1.1 on, mcp._key_check in 1.0
+// (the same function, moved), so one library serves a database on either release. Looked up
+// by exact name and argument types in the catalog, without the schema USAGE check of a
+// regprocedure lookup: the keyring is loaded by whichever role first needs a key, and no
+// application role has USAGE on mcp_internal. InvalidOid when neither exists.
+struct KeyCheckName {
+    const char* schema;
+    const char* name;
+};
+constexpr KeyCheckName kKeyCheckNames[] = {{"mcp_internal", "key_check"}, {"mcp", "_key_check"}};
+
+Oid FindKeyCheckFunction() {
+    Oid arg_types[2] = {INT4ARRAYOID, TEXTARRAYOID};
+    oidvector* args = buildoidvector(arg_types, 2);
+    for (const KeyCheckName& candidate : kKeyCheckNames) {
+        Oid schema = get_namespace_oid(candidate.schema, true);
+        if (!OidIsValid(schema)) continue;
+        Oid fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+                                 CStringGetDatum(candidate.name), PointerGetDatum(args),
+                                 ObjectIdGetDatum(schema));
+        if (OidIsValid(fn)) return fn;
+    }
+    return InvalidOid;
+}
+
+// Calls the key-check function (see sql/install/30_credentials.sql for its result codes)
+// directly through fmgr: the extension's own loader needs no EXECUTE grant, so no role can
+// call it to record fingerprints of its choosing. It is SECURITY DEFINER, so it reads and
+// writes mcp.key_check as the extension owner whoever triggers the load.
 int32 CheckKeysAgainstDatabase(const std::string& versions, const std::string& fingerprints) {
     const char* v = versions.c_str();
     const char* f = fingerprints.c_str();
     return PgGuard([&]() -> int32 {
-        Oid fn = DatumGetObjectId(DirectFunctionCall1(
-            regprocedurein,
-            CStringGetDatum("mcp._key_check(pg_catalog.int4[],pg_catalog.text[])")));
+        Oid fn = FindKeyCheckFunction();
+        if (!OidIsValid(fn))
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                     errmsg("function mcp_internal.key_check(integer[], text[]) does not exist"),
+                     errdetail("Neither mcp_internal.key_check (release 1.1) nor "
+                               "mcp._key_check (release 1.0) is in this database."),
+                     errhint("Install or update the mcp_platform extension in this database.")));
         Datum version_array = OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(v), INT4OID, -1);
         Datum fingerprint_array =
             OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(f), TEXTOID, -1);
