@@ -1,5 +1,7 @@
-// mcp.enforce_plan_limit(): the C trigger that enforces plan limits (SPEC §5) and keeps the
-// per-user active-instance counter exact.
+// mcp_internal.enforce_plan_limit() (mcp.enforce_plan_limit() in release 1.0; its messages use
+// the 1.1 name): the C trigger that enforces plan limits (how many active instances a user's
+// plan allows, core/plan_rules.hpp; an inactive service accepts none) and keeps the per-user
+// active-instance counter exact.
 //
 // The invariant: user_plans.active_instances = the number of the user's rows in
 // mcp_service_table with status = 'active' ("counted" rows). The trigger fires AFTER INSERT,
@@ -395,13 +397,13 @@ MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
     using mcp_platform::CounterChange;
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.enforce_plan_limit() must be called as a trigger")));
+                        errmsg("mcp_internal.enforce_plan_limit() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     TriggerEvent event = trigdata->tg_event;
     if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_ROW(event) ||
         TRIGGER_FIRED_BY_TRUNCATE(event))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
+                        errmsg("mcp_internal.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
                                "DELETE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;

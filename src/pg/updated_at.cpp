@@ -1,5 +1,6 @@
-// mcp.set_updated_at(): the one BEFORE UPDATE trigger function of every table with an
-// updated_at column. Trigger arguments name columns that may never change (e.g. 'user_id'
+// mcp_internal.set_updated_at() (mcp.set_updated_at() in release 1.0; its messages use the 1.1
+// name): the one BEFORE UPDATE trigger function of every table with an updated_at column.
+// Trigger arguments name columns that may never change (e.g. 'user_id'
 // on tenant tables); changing one is refused with 42501 — a row cannot move between tenants.
 #include "pg/boundary.hpp"
 
@@ -18,12 +19,12 @@ extern "C" {
 MCP_PG_FUNCTION_C(mcp_set_updated_at) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.set_updated_at() must be called as a trigger")));
+                        errmsg("mcp_internal.set_updated_at() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
         !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
+                        errmsg("mcp_internal.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;
     TupleDesc tupdesc = RelationGetDescr(rel);
