@@ -34,6 +34,7 @@
 #include "core/errors.hpp"
 #include "core/plan_rules.hpp"
 #include "pg/boundary.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -84,23 +85,6 @@ const char* const kSweepSql =
     "          FOR NO KEY UPDATE SKIP LOCKED)";
 
 SPIPlanPtr sweep_plan = nullptr;
-
-SPIPlanPtr Prepare(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
-    if (*cache == nullptr) {
-        // Always the generic plan: a custom plan would be re-planned on every call.
-        SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-        if (plan == nullptr)
-            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
-        *cache = plan;
-    }
-    return *cache;
-}
-
-void Execute(SPIPlanPtr plan, Datum* values, int expected) {
-    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
-    if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
 
 // Column numbers of mcp_service_table, looked up once per relation.
 struct Columns {
@@ -384,7 +368,8 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
-    Execute(Prepare(&sweep_plan, kSweepSql, 2, types), values, SPI_OK_UPDATE);
+    mcp_platform::ExecutePlan(mcp_platform::PrepareOnce(&sweep_plan, kSweepSql, 2, types), values,
+                              SPI_OK_UPDATE);
     uint64 swept = SPI_processed;
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     SetUserIdAndSecContext(save_userid, save_sec_context);
