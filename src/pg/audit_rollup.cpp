@@ -75,7 +75,8 @@ void MarkDay(DateADT day) {
 // The UTC day of a row's created_at (NULL or infinite: none).
 bool RowDay(HeapTuple tuple, TupleDesc desc, DateADT* day) {
     int attnum = SPI_fnumber(desc, "created_at");
-    if (attnum <= 0) elog(ERROR, "mcp_internal.token_audit_mark_dirty: relation has no column created_at");
+    if (attnum <= 0)
+        elog(ERROR, "mcp_internal.token_audit_mark_dirty: relation has no column created_at");
     bool isnull = false;
     Datum value = heap_getattr(tuple, attnum, desc, &isnull);
     if (isnull) return false;
@@ -91,12 +92,14 @@ bool RowDay(HeapTuple tuple, TupleDesc desc, DateADT* day) {
 
 MCP_PG_FUNCTION_C(mcp_token_audit_mark_dirty) {
     if (!CALLED_AS_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp_internal.token_audit_mark_dirty() must be called as a trigger")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.token_audit_mark_dirty() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp_internal.token_audit_mark_dirty() must be an AFTER ROW trigger")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.token_audit_mark_dirty() must be an AFTER ROW trigger")));
 
     TupleDesc desc = RelationGetDescr(trigdata->tg_relation);
     DateADT day;

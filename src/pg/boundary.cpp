@@ -26,9 +26,9 @@ void RaisePending(const PendingError& pending) {
             ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
             break;
         case PendingError::kUnknown:
-            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                            errmsg("internal error in mcp_platform"),
-                            pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
+            ereport(ERROR,
+                    (errcode(ERRCODE_INTERNAL_ERROR), errmsg("internal error in mcp_platform"),
+                     pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
             break;
         case PendingError::kErrorStackLeft:
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),

@@ -160,8 +160,7 @@ Datum InvokeCpp(F&& body) noexcept {
         pending.kind = boundary_detail::PendingError::kUnknown;
     }
     // Every C++ object of the body is destroyed here; ereport may longjmp safely.
-    if (PG_exception_stack != entry_exception_stack ||
-        error_context_stack != entry_context_stack) {
+    if (PG_exception_stack != entry_exception_stack || error_context_stack != entry_context_stack) {
         PG_exception_stack = entry_exception_stack;
         error_context_stack = entry_context_stack;
         pending.kind = boundary_detail::PendingError::kErrorStackLeft;
@@ -196,8 +195,8 @@ Datum InvokeCpp(F&& body) noexcept {
 // calls while a Postgres ERROR can be raised, and nothing in it may throw: a Postgres ERROR
 // leaves it by longjmp. Usage:
 //   MCP_PG_FUNCTION_C(mcp_current_user_id) { ...; PG_RETURN_NULL(); }
-#define MCP_PG_FUNCTION_C(name)  \
-    extern "C" {                 \
-    PG_FUNCTION_INFO_V1(name);   \
-    }                            \
+#define MCP_PG_FUNCTION_C(name) \
+    extern "C" {                \
+    PG_FUNCTION_INFO_V1(name);  \
+    }                           \
     extern "C" Datum name(PG_FUNCTION_ARGS)

@@ -16,8 +16,6 @@ namespace {
 pid_t PostgresProcPid() { return static_cast<pid_t>(MyProcPid); }
 }  // namespace
 
-void InitCredentialsModule() {
-    NoncePool::SetPidFunction(PostgresProcPid);
-}
+void InitCredentialsModule() { NoncePool::SetPidFunction(PostgresProcPid); }
 
 }  // namespace mcp_platform

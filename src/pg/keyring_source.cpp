@@ -105,9 +105,8 @@ Oid FindKeyCheckFunction() {
     for (const KeyCheckName& candidate : kKeyCheckNames) {
         Oid schema = get_namespace_oid(candidate.schema, true);
         if (!OidIsValid(schema)) continue;
-        Oid fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-                                 CStringGetDatum(candidate.name), PointerGetDatum(args),
-                                 ObjectIdGetDatum(schema));
+        Oid fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(candidate.name),
+                                 PointerGetDatum(args), ObjectIdGetDatum(schema));
         if (OidIsValid(fn)) return fn;
     }
     return InvalidOid;

@@ -387,9 +387,10 @@ MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
     TriggerEvent event = trigdata->tg_event;
     if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_ROW(event) ||
         TRIGGER_FIRED_BY_TRUNCATE(event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp_internal.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
-                               "DELETE FOR EACH ROW")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
+                        "DELETE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);

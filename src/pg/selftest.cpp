@@ -96,13 +96,9 @@ MCP_PG_FUNCTION(mcp_test_cpp_error_in_guard) {
 #endif
 MCP_PG_FUNCTION(mcp_test_return_inside_pg_try) {
     PG_TRY();
-    {
-        PG_RETURN_INT32(1);
-    }
+    { PG_RETURN_INT32(1); }
     PG_CATCH();
-    {
-        PG_RE_THROW();
-    }
+    { PG_RE_THROW(); }
     PG_END_TRY();
     PG_RETURN_INT32(0);
 }

@@ -65,10 +65,9 @@ void DefineCredentialSettings() {
         "Key version used for new encryptions; 0 means the highest version in the keyring.",
         nullptr, &settings::active_key_version, 0, 0, INT_MAX, PGC_SIGHUP, GUC_SUPERUSER_ONLY,
         nullptr, KeyVersionAssigned, nullptr);
-    DefineCustomIntVariable("mcp_platform.oauth_state_ttl",
-                            "How long an OAuth state from mcp.begin_oauth stays valid.", nullptr,
-                            &oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr,
-                            nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.oauth_state_ttl", "How long an OAuth state from mcp.begin_oauth stays valid.",
+        nullptr, &oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "mcp_platform.token_refresh_lease",
         "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,

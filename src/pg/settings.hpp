@@ -11,12 +11,12 @@ void DefineSettings();
 
 namespace settings {
 
-extern char* key_file;              // mcp_platform.key_file: keyring file (superuser only)
-extern char* key_command;           // mcp_platform.key_command: command printing the keyring
-extern int active_key_version;      // mcp_platform.active_key_version: 0 = highest version
-extern char* audit_retention;       // mcp_platform.audit_retention: an interval, as text
-extern int maintenance_interval;    // mcp_platform.maintenance_interval, in seconds; 0 = off
-extern char* maintenance_databases; // mcp_platform.maintenance_databases (preload only)
+extern char* key_file;               // mcp_platform.key_file: keyring file (superuser only)
+extern char* key_command;            // mcp_platform.key_command: command printing the keyring
+extern int active_key_version;       // mcp_platform.active_key_version: 0 = highest version
+extern char* audit_retention;        // mcp_platform.audit_retention: an interval, as text
+extern int maintenance_interval;     // mcp_platform.maintenance_interval, in seconds; 0 = off
+extern char* maintenance_databases;  // mcp_platform.maintenance_databases (preload only)
 
 }  // namespace settings
 }  // namespace mcp_platform

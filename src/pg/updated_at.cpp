@@ -23,8 +23,9 @@ MCP_PG_FUNCTION_C(mcp_set_updated_at) {
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
         !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp_internal.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;
     TupleDesc tupdesc = RelationGetDescr(rel);
