@@ -34,9 +34,10 @@ void RaisePending(const PendingError& pending) {
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
                             errmsg("internal error in mcp_platform: the Postgres error stack was "
                                    "left changed"),
-                            errdetail("A C function of the extension returned without restoring "
-                                      "PG_exception_stack or error_context_stack; they were put "
-                                      "back and its result discarded.")));
+                            errdetail("A C function of the extension left PG_exception_stack or "
+                                      "error_context_stack changed (a return or an exception out "
+                                      "of PG_TRY); both were put back, and this error replaces "
+                                      "its result.")));
             break;
     }
 }
