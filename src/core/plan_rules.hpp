@@ -1,4 +1,4 @@
-// The rules of plan-limit enforcement (SPEC §5) that need no database: how a row change moves
+// The rules of plan-limit enforcement that need no database: how a row change moves
 // the per-user active-instance counter, what a plan's effective limit is, and the wording of
 // the MC001 error. Used by the C trigger in src/pg/plan_limits.cpp; unit-tested on its own.
 #pragma once

@@ -19,9 +19,9 @@
 //      until the caller commits: call it in its own transaction (mcp.run_maintenance does it
 //      last).
 //
-// Plain C style: no C++ object is alive across any Postgres call here, so Postgres errors
-// propagate normally, and PG_TRY blocks only wrap the subtransaction.
-#include "pg/audit.hpp"
+// PG_TRY blocks only wrap the subtransaction; every other Postgres error propagates normally.
+#include "pg/boundary.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -35,9 +35,6 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(mcp_cleanup_old_token_audit_logs);
-Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS);
 }
 
 namespace {
@@ -159,7 +156,7 @@ bool TryDropExpiredPartitions(const ExpiredPartitions& parts, int64* rows) {
 
 Datum RetentionArgument(FunctionCallInfo fcinfo) {
     if (!PG_ARGISNULL(0)) return PG_GETARG_DATUM(0);
-    const char* setting = mcp_platform::AuditRetentionSetting();
+    const char* setting = mcp_platform::settings::audit_retention;
     if (setting == nullptr || setting[0] == '\0')
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("mcp_platform.audit_retention is empty")));
@@ -169,7 +166,7 @@ Datum RetentionArgument(FunctionCallInfo fcinfo) {
 
 }  // namespace
 
-Datum mcp_cleanup_old_token_audit_logs(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_cleanup_old_token_audit_logs) {
     Datum retention = RetentionArgument(fcinfo);
     bool trim_boundary = PG_NARGS() < 2 || PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
 

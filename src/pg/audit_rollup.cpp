@@ -1,12 +1,13 @@
-// mcp.token_audit_mark_dirty(): AFTER ROW trigger on mcp.token_audit_log (cloned onto every
+// mcp_internal.token_audit_mark_dirty() (mcp.token_audit_mark_dirty() in release 1.0; its
+// messages use the 1.1 name): AFTER ROW trigger on mcp.token_audit_log (cloned onto every
 // partition). It fires only for rows of hours that are already over (the triggers' WHEN
 // clauses), and records the row's UTC day in mcp.token_audit_dirty_days, so the summary reads
 // that day from the raw log until maintenance recomputes its rollup.
 //
 // A bulk INSERT … SELECT of historical rows fires it once per row: a small per-(sub)transaction
 // cache of days already marked keeps that to one SPI statement per day.
-//
-// Plain C style: no C++ object is alive across a Postgres call.
+#include "pg/boundary.hpp"
+
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
@@ -19,9 +20,6 @@ extern "C" {
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(mcp_token_audit_mark_dirty);
-Datum mcp_token_audit_mark_dirty(PG_FUNCTION_ARGS);
 }
 
 namespace {
@@ -77,7 +75,8 @@ void MarkDay(DateADT day) {
 // The UTC day of a row's created_at (NULL or infinite: none).
 bool RowDay(HeapTuple tuple, TupleDesc desc, DateADT* day) {
     int attnum = SPI_fnumber(desc, "created_at");
-    if (attnum <= 0) elog(ERROR, "mcp.token_audit_mark_dirty: relation has no column created_at");
+    if (attnum <= 0)
+        elog(ERROR, "mcp_internal.token_audit_mark_dirty: relation has no column created_at");
     bool isnull = false;
     Datum value = heap_getattr(tuple, attnum, desc, &isnull);
     if (isnull) return false;
@@ -91,14 +90,16 @@ bool RowDay(HeapTuple tuple, TupleDesc desc, DateADT* day) {
 
 }  // namespace
 
-Datum mcp_token_audit_mark_dirty(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_token_audit_mark_dirty) {
     if (!CALLED_AS_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.token_audit_mark_dirty() must be called as a trigger")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.token_audit_mark_dirty() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.token_audit_mark_dirty() must be an AFTER ROW trigger")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.token_audit_mark_dirty() must be an AFTER ROW trigger")));
 
     TupleDesc desc = RelationGetDescr(trigdata->tg_relation);
     DateADT day;

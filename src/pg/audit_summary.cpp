@@ -7,11 +7,9 @@
 //
 // SECURITY INVOKER, so the caller's row-level security applies to both queries: a tenant gets
 // its own groups only. STABLE, and its queries run read-only under the calling query's
-// snapshot — the snapshot under which the view found the window table valid.
-//
-// Plain C style: no C++ object is alive across a Postgres call (the hash table is a Postgres
-// dynahash in the SPI memory context), so Postgres errors propagate normally.
-#include "pg/audit.hpp"
+// snapshot — the snapshot under which the view found the window table valid. The hash table
+// is a Postgres dynahash in the SPI memory context, freed with it on error.
+#include "pg/boundary.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -27,9 +25,6 @@ extern "C" {
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
-
-PG_FUNCTION_INFO_V1(mcp_audit_summary_windowed);
-Datum mcp_audit_summary_windowed(PG_FUNCTION_ARGS);
 }
 
 namespace {
@@ -191,7 +186,7 @@ void ReceiverDestroy(DestReceiver*) {}
 
 }  // namespace
 
-Datum mcp_audit_summary_windowed(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_audit_summary_windowed) {
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
 

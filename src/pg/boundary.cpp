@@ -26,9 +26,18 @@ void RaisePending(const PendingError& pending) {
             ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
             break;
         case PendingError::kUnknown:
+            ereport(ERROR,
+                    (errcode(ERRCODE_INTERNAL_ERROR), errmsg("internal error in mcp_platform"),
+                     pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
+            break;
+        case PendingError::kErrorStackLeft:
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                            errmsg("internal error in mcp_platform"),
-                            pending.message[0] ? errdetail_internal("%s", pending.message) : 0));
+                            errmsg("internal error in mcp_platform: the Postgres error stack was "
+                                   "left changed"),
+                            errdetail("A C function of the extension left PG_exception_stack or "
+                                      "error_context_stack changed (a return or an exception out "
+                                      "of PG_TRY); both were put back, and this error replaces "
+                                      "its result.")));
             break;
     }
 }

@@ -1,7 +1,6 @@
-// Initialisation of the credentials concern (called from _PG_init in module.cpp): the key and
-// OAuth settings, and the nonce pool's pid source.
+// Initialisation of the credentials concern (called from _PG_init in module.cpp): the nonce
+// pool's pid source. (Its settings are defined in settings.cpp.)
 #include "core/nonce_pool.hpp"
-#include "pg/keyring_source.hpp"
 #include "pg/module.hpp"
 
 extern "C" {
@@ -17,9 +16,6 @@ namespace {
 pid_t PostgresProcPid() { return static_cast<pid_t>(MyProcPid); }
 }  // namespace
 
-void InitCredentialsModule() {
-    DefineCredentialGucs();
-    NoncePool::SetPidFunction(PostgresProcPid);
-}
+void InitCredentialsModule() { NoncePool::SetPidFunction(PostgresProcPid); }
 
 }  // namespace mcp_platform

@@ -3,9 +3,8 @@
 // security and the explicit tenant filter both apply, and an instance that is not the
 // tenant's (or no tenant at all) is refused with 42501. The other instance functions are SQL
 // (sql/install/40_plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
-//
-// Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
 #include "pg/boundary.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -29,9 +28,7 @@ SPIPlanPtr record_usage_plan = nullptr;
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_record_usage);
-Datum mcp_record_usage(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_record_usage) {
     if (PG_ARGISNULL(0))
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
@@ -43,23 +40,15 @@ Datum mcp_record_usage(PG_FUNCTION_ARGS) {
     Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    if (record_usage_plan == nullptr) {
-        Oid types[2] = {UUIDOID, UUIDOID};
-        // Always the generic plan: a custom plan would be re-planned on every call.
-        SPIPlanPtr plan = SPI_prepare_cursor(kRecordUsageSql, 2, types, CURSOR_OPT_GENERIC_PLAN);
-        if (plan == nullptr)
-            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
-        record_usage_plan = plan;
-    }
+    Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
-    int rc = SPI_execute_plan(record_usage_plan, values, nullptr, false, 0);
-    if (rc != SPI_OK_UPDATE) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+    mcp_platform::ExecutePlan(
+        mcp_platform::PrepareOnce(&record_usage_plan, kRecordUsageSql, 2, types), values,
+        SPI_OK_UPDATE);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("instance %s does not belong to the current tenant",
                                DatumGetCString(DirectFunctionCall1(uuid_out, instance_id)))));
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     PG_RETURN_VOID();
-}
 }

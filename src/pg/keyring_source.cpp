@@ -6,10 +6,9 @@
 #include "core/secure_buffer.hpp"
 #include "pg/boundary.hpp"
 #include "pg/keyring_source.hpp"
-#include "pg/module.hpp"
+#include "pg/settings.hpp"
 
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -17,36 +16,30 @@
 
 extern "C" {
 #include "postgres.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "port.h"
 #include "storage/proc.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
+#include "utils/syscache.h"
 }
 
 namespace mcp_platform {
 
 namespace {
 
-char* g_key_file = nullptr;
-char* g_key_command = nullptr;
-int g_active_key_version = 0;
-int g_oauth_state_ttl = 600;
-int g_token_refresh_lease = 300;
-
-// Set by the assign hooks, which run whenever the settings are applied (start-up and every
-// SIGHUP, even when the text is unchanged: a key file may have changed under the same name).
+// Set through MarkKeyringStale by the key settings' assign hooks, which run whenever the
+// settings are applied (start-up and every SIGHUP, even when the text is unchanged: a key file
+// may have changed under the same name).
 bool g_keyring_stale = true;
 std::unique_ptr<Keyring> g_keyring;
 // The key check recorded new versions (or could not, read-only): check again once in a
 // later transaction until mcp.key_check holds them, so a rolled-back recording is not trusted.
 bool g_check_pending = false;
 LocalTransactionId g_checked_lxid = InvalidLocalTransactionId;
-
-void MarkStaleString(const char*, void*) { g_keyring_stale = true; }
-void MarkStaleInt(int, void*) { g_keyring_stale = true; }
 
 bool IsSet(const char* setting) { return setting != nullptr && setting[0] != '\0'; }
 
@@ -95,17 +88,46 @@ SecureBuffer RunKeyCommand(const char* command) {
     return buffer;
 }
 
-// Calls mcp._key_check (see sql/install/30_credentials.sql for its result codes) directly
-// through fmgr: the extension's own loader needs no EXECUTE grant, so no role can call it to
-// record fingerprints of its choosing. It is SECURITY DEFINER, so it reads and writes
-// mcp.key_check as the extension owner whoever triggers the load.
+// The key-check function: mcp_internal.key_check from release 1.1 on, mcp._key_check in 1.0
+// (the same function, moved), so one library serves a database on either release. Looked up
+// by exact name and argument types in the catalog, without the schema USAGE check of a
+// regprocedure lookup: the keyring is loaded by whichever role first needs a key, and no
+// application role has USAGE on mcp_internal. InvalidOid when neither exists.
+struct KeyCheckName {
+    const char* schema;
+    const char* name;
+};
+constexpr KeyCheckName kKeyCheckNames[] = {{"mcp_internal", "key_check"}, {"mcp", "_key_check"}};
+
+Oid FindKeyCheckFunction() {
+    Oid arg_types[2] = {INT4ARRAYOID, TEXTARRAYOID};
+    oidvector* args = buildoidvector(arg_types, 2);
+    for (const KeyCheckName& candidate : kKeyCheckNames) {
+        Oid schema = get_namespace_oid(candidate.schema, true);
+        if (!OidIsValid(schema)) continue;
+        Oid fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(candidate.name),
+                                 PointerGetDatum(args), ObjectIdGetDatum(schema));
+        if (OidIsValid(fn)) return fn;
+    }
+    return InvalidOid;
+}
+
+// Calls the key-check function (see sql/install/30_credentials.sql for its result codes)
+// directly through fmgr: the extension's own loader needs no EXECUTE grant, so no role can
+// call it to record fingerprints of its choosing. It is SECURITY DEFINER, so it reads and
+// writes mcp.key_check as the extension owner whoever triggers the load.
 int32 CheckKeysAgainstDatabase(const std::string& versions, const std::string& fingerprints) {
     const char* v = versions.c_str();
     const char* f = fingerprints.c_str();
     return PgGuard([&]() -> int32 {
-        Oid fn = DatumGetObjectId(DirectFunctionCall1(
-            regprocedurein,
-            CStringGetDatum("mcp._key_check(pg_catalog.int4[],pg_catalog.text[])")));
+        Oid fn = FindKeyCheckFunction();
+        if (!OidIsValid(fn))
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                     errmsg("function mcp_internal.key_check(integer[], text[]) does not exist"),
+                     errdetail("Neither mcp_internal.key_check (release 1.1) nor "
+                               "mcp._key_check (release 1.0) is in this database."),
+                     errhint("Install or update the mcp_platform extension in this database.")));
         Datum version_array = OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(v), INT4OID, -1);
         Datum fingerprint_array =
             OidInputFunctionCall(F_ARRAY_IN, const_cast<char*>(f), TEXTOID, -1);
@@ -141,11 +163,14 @@ void CheckKeys(Keyring& ring) {
 }
 
 std::string SourceName() {
-    if (IsSet(g_key_file)) return std::string("mcp_platform.key_file \"") + g_key_file + "\"";
+    if (IsSet(settings::key_file))
+        return std::string("mcp_platform.key_file \"") + settings::key_file + "\"";
     return "mcp_platform.key_command";
 }
 
 }  // namespace
+
+void MarkKeyringStale() { g_keyring_stale = true; }
 
 Keyring& CurrentKeyring() {
     if (g_keyring && !g_keyring_stale) {
@@ -161,22 +186,22 @@ Keyring& CurrentKeyring() {
     }
     // Old keys are dropped (and wiped) first: a failed reload must not keep using them.
     g_keyring.reset();
-    if (!IsSet(g_key_file) && !IsSet(g_key_command))
+    if (!IsSet(settings::key_file) && !IsSet(settings::key_command))
         throw SqlError(sqlstate::kNoKey, "no encryption key is configured",
                        "Neither mcp_platform.key_file nor mcp_platform.key_command is set.",
                        "Set one of them in postgresql.conf (see README \"Credentials\") and reload "
                        "the configuration.");
-    if (IsSet(g_key_file) && IsSet(g_key_command))
+    if (IsSet(settings::key_file) && IsSet(settings::key_command))
         throw SqlError(sqlstate::kNoKey,
                        "both mcp_platform.key_file and mcp_platform.key_command are set", {},
                        "Set only one key source and reload the configuration.");
     auto ring = std::make_unique<Keyring>();
     try {
-        SecureBuffer text =
-            IsSet(g_key_file) ? ReadKeyFile(g_key_file) : RunKeyCommand(g_key_command);
+        SecureBuffer text = IsSet(settings::key_file) ? ReadKeyFile(settings::key_file)
+                                                      : RunKeyCommand(settings::key_command);
         *ring = Keyring::Parse(
             std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
-        ring->SetActive(static_cast<uint32_t>(g_active_key_version));
+        ring->SetActive(static_cast<uint32_t>(settings::active_key_version));
     } catch (const SqlError& e) {
         std::string message = e.what();
         if (message.rfind("invalid keyring line", 0) == 0 ||
@@ -189,31 +214,6 @@ Keyring& CurrentKeyring() {
     g_keyring = std::move(ring);
     g_keyring_stale = false;
     return *g_keyring;
-}
-
-void DefineCredentialGucs() {
-    DefineCustomStringVariable(
-        "mcp_platform.key_file", "Keyring file: one \"<version> <64 hex characters>\" per line.",
-        "Must not be readable by group or others. Relative paths are relative to the data "
-        "directory.",
-        &g_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
-    DefineCustomStringVariable(
-        "mcp_platform.key_command",
-        "Shell command that prints the keyring (like ssl_passphrase_command).", nullptr,
-        &g_key_command, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, MarkStaleString, nullptr);
-    DefineCustomIntVariable(
-        "mcp_platform.active_key_version",
-        "Key version used for new encryptions; 0 means the highest version in the keyring.",
-        nullptr, &g_active_key_version, 0, 0, INT_MAX, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
-        MarkStaleInt, nullptr);
-    DefineCustomIntVariable("mcp_platform.oauth_state_ttl",
-                            "How long an OAuth state from mcp.begin_oauth stays valid.", nullptr,
-                            &g_oauth_state_ttl, 600, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr,
-                            nullptr, nullptr);
-    DefineCustomIntVariable(
-        "mcp_platform.token_refresh_lease",
-        "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
-        &g_token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
 }
 
 }  // namespace mcp_platform

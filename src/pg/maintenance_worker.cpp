@@ -2,11 +2,13 @@
 // per database of mcp_platform.maintenance_databases runs SELECT mcp.run_maintenance() every
 // mcp_platform.maintenance_interval, logs one line per run, survives errors (the run's
 // transaction is aborted, the error logged, and the next run happens on schedule) and stops
-// promptly on SIGTERM.
+// promptly on SIGTERM. The workers are registered here too, from _PG_init while the
+// postmaster preloads the library.
 //
 // Plain C style (the worker_spi pattern): no C++ object is alive anywhere in this file, so the
 // PG_TRY around a run may catch an ERROR thrown from any depth.
-#include "pg/audit.hpp"
+#include "pg/module.hpp"
+#include "pg/settings.hpp"
 
 #include <csignal>
 
@@ -28,6 +30,7 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 #include "utils/wait_event.h"
 
 PGDLLEXPORT void mcp_maintenance_worker_main(Datum main_arg);
@@ -93,7 +96,7 @@ void RunOnce(const char* dbname, bool* reported_missing) {
         MemoryContextSwitchTo(worker_context);
         RESUME_INTERRUPTS();
         ereport(LOG, (errmsg("mcp_platform maintenance in database \"%s\" failed; next run in %d s",
-                             dbname, mcp_platform::MaintenanceIntervalSeconds())));
+                             dbname, mcp_platform::settings::maintenance_interval)));
     }
     PG_END_TRY();
     in_run = false;
@@ -102,6 +105,49 @@ void RunOnce(const char* dbname, bool* reported_missing) {
 }
 
 }  // namespace
+
+namespace mcp_platform {
+
+// One static background worker per database named in mcp_platform.maintenance_databases.
+void RegisterMaintenanceWorkers() {
+    const char* databases = settings::maintenance_databases;
+    if (databases == nullptr || databases[0] == '\0') return;
+    char* rawlist = pstrdup(databases);
+    List* names = NIL;
+    if (!SplitIdentifierString(rawlist, ',', &names))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid list syntax in mcp_platform.maintenance_databases")));
+    List* seen = NIL;
+    ListCell* cell;
+    foreach (cell, names) {
+        const char* dbname = (const char*)lfirst(cell);
+        bool duplicate = false;
+        ListCell* other;
+        foreach (other, seen) {
+            if (strcmp((const char*)lfirst(other), dbname) == 0) duplicate = true;
+        }
+        if (duplicate) continue;
+        seen = lappend(seen, (void*)dbname);
+        if (strlen(dbname) >= BGW_EXTRALEN) continue;  // longer than any database name
+
+        BackgroundWorker worker;
+        memset(&worker, 0, sizeof worker);
+        worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+        worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+        worker.bgw_restart_time = 60;
+        snprintf(worker.bgw_library_name, BGW_MAXLEN, "mcp_platform");
+        snprintf(worker.bgw_function_name, BGW_MAXLEN, "mcp_maintenance_worker_main");
+        snprintf(worker.bgw_name, BGW_MAXLEN, "mcp_platform maintenance worker for database %s",
+                 dbname);
+        snprintf(worker.bgw_type, BGW_MAXLEN, "mcp_platform maintenance");
+        strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
+        worker.bgw_main_arg = (Datum)0;
+        worker.bgw_notify_pid = 0;
+        RegisterBackgroundWorker(&worker);
+    }
+}
+
+}  // namespace mcp_platform
 
 void mcp_maintenance_worker_main(Datum main_arg) {
     char dbname[BGW_EXTRALEN];
@@ -122,7 +168,7 @@ void mcp_maintenance_worker_main(Datum main_arg) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
-        int interval = mcp_platform::MaintenanceIntervalSeconds();
+        int interval = mcp_platform::settings::maintenance_interval;
         long wait_ms = -1;
         if (interval > 0) {
             TimestampTz now = GetCurrentTimestamp();

@@ -1,10 +1,11 @@
 // PG_MODULE_MAGIC and _PG_init: the one place the library is initialised.
-#include "pg/boundary.hpp"
 #include "pg/module.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 
 PG_MODULE_MAGIC;
 
@@ -12,9 +13,9 @@ void _PG_init(void);
 }
 
 void _PG_init(void) {
-    // Each Init* defines GUCs with Postgres calls that report errors themselves; none of
-    // them holds C++ objects across those calls.
+    // Each step calls Postgres functions that report errors themselves; none of them holds
+    // C++ objects across those calls.
+    mcp_platform::DefineSettings();
     mcp_platform::InitCredentialsModule();
-    mcp_platform::InitPlanLimitsModule();
-    mcp_platform::InitAuditModule();
+    if (process_shared_preload_libraries_in_progress) mcp_platform::RegisterMaintenanceWorkers();
 }

@@ -1,11 +1,14 @@
-// Module-wide hooks: each concern registers its GUCs (and, for the audit concern, the
-// background worker) from _PG_init through one of these.
+// The parts of _PG_init (module.cpp) that belong to one concern each. The settings of every
+// concern are defined in settings.cpp (DefineSettings, settings.hpp).
 #pragma once
 
 namespace mcp_platform {
 
-void InitCredentialsModule();  // crypto / credentials GUCs
-void InitPlanLimitsModule();   // plan-limit GUCs, if any
-void InitAuditModule();        // audit retention GUCs and the maintenance worker
+// The nonce pool's pid source (credentials_init.cpp).
+void InitCredentialsModule();
+
+// One maintenance background worker per database of mcp_platform.maintenance_databases
+// (maintenance_worker.cpp). Only while the postmaster preloads the library.
+void RegisterMaintenanceWorkers();
 
 }  // namespace mcp_platform

@@ -1,5 +1,7 @@
-// mcp.enforce_plan_limit(): the C trigger that enforces plan limits (SPEC §5) and keeps the
-// per-user active-instance counter exact.
+// mcp_internal.enforce_plan_limit() (mcp.enforce_plan_limit() in release 1.0; its messages use
+// the 1.1 name): the C trigger that enforces plan limits (how many active instances a user's
+// plan allows, core/plan_rules.hpp; an inactive service accepts none) and keeps the per-user
+// active-instance counter exact.
 //
 // The invariant: user_plans.active_instances = the number of the user's rows in
 // mcp_service_table with status = 'active' ("counted" rows). The trigger fires AFTER INSERT,
@@ -29,11 +31,10 @@
 // 'expired' through SPI (each such UPDATE fires this trigger again and decrements the count)
 // and the check is retried once: an instance past its expires_at never blocks a new
 // activation, even before mcp.expire_instances() has run.
-//
-// Plain C: no C++ object is alive in these frames, so Postgres errors are raised directly.
 #include "core/errors.hpp"
 #include "core/plan_rules.hpp"
 #include "pg/boundary.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -84,23 +85,6 @@ const char* const kSweepSql =
     "          FOR NO KEY UPDATE SKIP LOCKED)";
 
 SPIPlanPtr sweep_plan = nullptr;
-
-SPIPlanPtr Prepare(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
-    if (*cache == nullptr) {
-        // Always the generic plan: a custom plan would be re-planned on every call.
-        SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-        if (plan == nullptr)
-            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
-        *cache = plan;
-    }
-    return *cache;
-}
-
-void Execute(SPIPlanPtr plan, Datum* values, int expected) {
-    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
-    if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
 
 // Column numbers of mcp_service_table, looked up once per relation.
 struct Columns {
@@ -384,7 +368,8 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
-    Execute(Prepare(&sweep_plan, kSweepSql, 2, types), values, SPI_OK_UPDATE);
+    mcp_platform::ExecutePlan(mcp_platform::PrepareOnce(&sweep_plan, kSweepSql, 2, types), values,
+                              SPI_OK_UPDATE);
     uint64 swept = SPI_processed;
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     SetUserIdAndSecContext(save_userid, save_sec_context);
@@ -393,20 +378,19 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
 
 }  // namespace
 
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_enforce_plan_limit);
-Datum mcp_enforce_plan_limit(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
     using mcp_platform::CounterChange;
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.enforce_plan_limit() must be called as a trigger")));
+                        errmsg("mcp_internal.enforce_plan_limit() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     TriggerEvent event = trigdata->tg_event;
     if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_ROW(event) ||
         TRIGGER_FIRED_BY_TRUNCATE(event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
-                               "DELETE FOR EACH ROW")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.enforce_plan_limit() must be fired AFTER INSERT, UPDATE or "
+                        "DELETE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
@@ -452,5 +436,4 @@ Datum mcp_enforce_plan_limit(PG_FUNCTION_ARGS) {
         if (result != PlanResult::kDone) RaiseLimitReached(user_id, result, plan, active);
     }
     return PointerGetDatum(nullptr);
-}
 }

@@ -10,13 +10,9 @@ extern "C" {
 #include "utils/uuid.h"
 }
 
-// Plain C: no C++ object is alive here, so Postgres errors may be raised directly.
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_current_user_id);
-Datum mcp_current_user_id(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_current_user_id) {
     const char* value = GetConfigOption("mcp.user_id", true, false);
     if (value == nullptr || value[0] == '\0') PG_RETURN_NULL();
     // uuid_in reports a malformed value as 22P02 (invalid_text_representation).
     return DirectFunctionCall1(uuid_in, CStringGetDatum(value));
-}
 }

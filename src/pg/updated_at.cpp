@@ -1,5 +1,6 @@
-// mcp.set_updated_at(): the one BEFORE UPDATE trigger function of every table with an
-// updated_at column. Trigger arguments name columns that may never change (e.g. 'user_id'
+// mcp_internal.set_updated_at() (mcp.set_updated_at() in release 1.0; its messages use the 1.1
+// name): the one BEFORE UPDATE trigger function of every table with an updated_at column.
+// Trigger arguments name columns that may never change (e.g. 'user_id'
 // on tenant tables); changing one is refused with 42501 — a row cannot move between tenants.
 #include "pg/boundary.hpp"
 
@@ -15,18 +16,16 @@ extern "C" {
 #include "fmgr.h"
 }
 
-// Plain C body: no C++ object lives in this frame, so errors may be raised directly.
-extern "C" {
-PG_FUNCTION_INFO_V1(mcp_set_updated_at);
-Datum mcp_set_updated_at(PG_FUNCTION_ARGS) {
+MCP_PG_FUNCTION_C(mcp_set_updated_at) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.set_updated_at() must be called as a trigger")));
+                        errmsg("mcp_internal.set_updated_at() must be called as a trigger")));
     TriggerData* trigdata = (TriggerData*)fcinfo->context;
     if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
         !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("mcp.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("mcp_internal.set_updated_at() must be fired BEFORE UPDATE FOR EACH ROW")));
 
     Relation rel = trigdata->tg_relation;
     TupleDesc tupdesc = RelationGetDescr(rel);
@@ -61,5 +60,4 @@ Datum mcp_set_updated_at(PG_FUNCTION_ARGS) {
     bool isnull = false;
     newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, 1, &attnum, &now, &isnull);
     return PointerGetDatum(newtuple);
-}
 }

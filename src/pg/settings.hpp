@@ -1,0 +1,22 @@
+// The extension's settings, mcp_platform.*: all of them are defined in settings.cpp (from
+// _PG_init), and the prefix is reserved, so a misspelled name is refused instead of becoming
+// a placeholder nobody reads. The variables below are the ones C code reads; the others are
+// read by SQL only (current_setting, or mcp_setting for the value as SHOW prints it).
+#pragma once
+
+namespace mcp_platform {
+
+// Defines every mcp_platform.* setting and reserves the prefix (called once, from _PG_init).
+void DefineSettings();
+
+namespace settings {
+
+extern char* key_file;               // mcp_platform.key_file: keyring file (superuser only)
+extern char* key_command;            // mcp_platform.key_command: command printing the keyring
+extern int active_key_version;       // mcp_platform.active_key_version: 0 = highest version
+extern char* audit_retention;        // mcp_platform.audit_retention: an interval, as text
+extern int maintenance_interval;     // mcp_platform.maintenance_interval, in seconds; 0 = off
+extern char* maintenance_databases;  // mcp_platform.maintenance_databases (preload only)
+
+}  // namespace settings
+}  // namespace mcp_platform

@@ -1,0 +1,28 @@
+// SPI helpers shared by the plain-C entry points (see spi_util.hpp).
+#include "pg/spi_util.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+}
+
+namespace mcp_platform {
+
+SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
+    if (*cache == nullptr) {
+        SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+        if (plan == nullptr)
+            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
+        *cache = plan;
+    }
+    return *cache;
+}
+
+void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected) {
+    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
+    if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+}  // namespace mcp_platform

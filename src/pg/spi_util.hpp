@@ -1,0 +1,21 @@
+// SPI helpers for the plain-C entry points (MCP_PG_FUNCTION_C bodies): they raise Postgres
+// errors directly, so they are called with no C++ object alive.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+}
+
+namespace mcp_platform {
+
+// The plan of `sql` for the life of the backend: prepared and kept (SPI_keepplan) into *cache
+// on first use, taken from it afterwards. Always the generic plan: the statements this is for
+// run on hot paths, and a custom plan would be re-planned on every call. Call between
+// SPI_connect and SPI_finish.
+SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types);
+
+// Runs a prepared plan (read-write, no row limit); raises unless SPI returns `expected`.
+void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected);
+
+}  // namespace mcp_platform
