@@ -10,6 +10,7 @@
 // snapshot — the snapshot under which the view found the window table valid. The hash table
 // is a Postgres dynahash in the SPI memory context, freed with it on error.
 #include "pg/boundary.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -212,14 +213,17 @@ MCP_PG_FUNCTION_C(mcp_audit_summary_windowed) {
     // The raw groups: [start, window_lo) and [window_hi, ∞), one query.
     Oid types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
     Datum bounds[3] = {start, window_lo, window_hi};
-    int rc = SPI_execute_with_args(
-        "SELECT l.instance_id, l.user_id, l.operation, l.method, count(*), "
-        "       count(*) FILTER (WHERE l.status = 'success'), "
-        "       count(*) FILTER (WHERE l.status = 'failure'), min(l.created_at), max(l.created_at) "
-        "  FROM mcp.token_audit_log l "
-        " WHERE (l.created_at >= $1 AND l.created_at < $2) OR l.created_at >= $3 "
-        " GROUP BY 1, 2, 3, 4",
-        3, types, bounds, nullptr, true, 0);
+    // The aggregate is the one the rollup and the window table use (SQL text from
+    // mcp_internal.audit_aggregate_sql, called through fmgr: the reader has no USAGE on
+    // mcp_internal).
+    const Oid text_type = TEXTOID;
+    Oid aggregate_sql = mcp_platform::FindFunction("mcp_internal", "audit_aggregate_sql", 1, &text_type);
+    if (!OidIsValid(aggregate_sql))
+        elog(ERROR, "function mcp_internal.audit_aggregate_sql(text) does not exist");
+    char* raw_sql = TextDatumGetCString(OidFunctionCall1(
+        aggregate_sql,
+        CStringGetTextDatum("(l.created_at >= $1 AND l.created_at < $2) OR l.created_at >= $3")));
+    int rc = SPI_execute_with_args(raw_sql, 3, types, bounds, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not read the raw audit rows of the summary");
 
     HASHCTL ctl;

@@ -7,6 +7,7 @@
 #include "pg/boundary.hpp"
 #include "pg/keyring_source.hpp"
 #include "pg/settings.hpp"
+#include "pg/spi_util.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -100,13 +101,9 @@ struct KeyCheckName {
 constexpr KeyCheckName kKeyCheckNames[] = {{"mcp_internal", "key_check"}, {"mcp", "_key_check"}};
 
 Oid FindKeyCheckFunction() {
-    Oid arg_types[2] = {INT4ARRAYOID, TEXTARRAYOID};
-    oidvector* args = buildoidvector(arg_types, 2);
+    const Oid arg_types[2] = {INT4ARRAYOID, TEXTARRAYOID};
     for (const KeyCheckName& candidate : kKeyCheckNames) {
-        Oid schema = get_namespace_oid(candidate.schema, true);
-        if (!OidIsValid(schema)) continue;
-        Oid fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(candidate.name),
-                                 PointerGetDatum(args), ObjectIdGetDatum(schema));
+        Oid fn = FindFunction(candidate.schema, candidate.name, 2, arg_types);
         if (OidIsValid(fn)) return fn;
     }
     return InvalidOid;

@@ -4,7 +4,11 @@
 extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
 }
 
 namespace mcp_platform {
@@ -23,6 +27,14 @@ SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types
 void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected) {
     int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
     if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+Oid FindFunction(const char* schema, const char* name, int nargs, const Oid* argtypes) {
+    Oid schema_oid = get_namespace_oid(schema, true);
+    if (!OidIsValid(schema_oid)) return InvalidOid;
+    oidvector* args = buildoidvector(argtypes, nargs);
+    return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+                           PointerGetDatum(args), ObjectIdGetDatum(schema_oid));
 }
 
 }  // namespace mcp_platform

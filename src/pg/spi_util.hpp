@@ -18,4 +18,10 @@ SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types
 // Runs a prepared plan (read-write, no row limit); raises unless SPI returns `expected`.
 void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected);
 
+// The OID of the function schema.name(argtypes), looked up in the catalog without the schema
+// USAGE check of a name lookup (no application role has USAGE on mcp_internal, yet the
+// extension's C code calls its internal functions whoever runs it); InvalidOid when missing.
+// Call it through fmgr (OidFunctionCall*): no EXECUTE check either.
+Oid FindFunction(const char* schema, const char* name, int nargs, const Oid* argtypes);
+
 }  // namespace mcp_platform
