@@ -76,13 +76,13 @@ const char* const kSweepSql =
     " WHERE s.user_id OPERATOR(pg_catalog.=) $1"
     "   AND s.status OPERATOR(pg_catalog.=) 'active'"
     "   AND s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-    "   AND s.instance_id IN ("
+    "   AND s.instance_id OPERATOR(pg_catalog.=) ANY (ARRAY("
     "       SELECT x.instance_id FROM mcp.mcp_service_table AS x"
     "        WHERE x.user_id OPERATOR(pg_catalog.=) $1"
     "          AND x.status OPERATOR(pg_catalog.=) 'active'"
     "          AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
     "          AND x.instance_id OPERATOR(pg_catalog.<>) $2"
-    "          FOR NO KEY UPDATE SKIP LOCKED)";
+    "          FOR NO KEY UPDATE SKIP LOCKED))";
 
 SPIPlanPtr sweep_plan = nullptr;
 
@@ -365,6 +365,7 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
     int save_sec_context;
     GetUserIdAndSecContext(&save_userid, &save_sec_context);
     SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+    int nest_level = mcp_platform::PinSearchPath();
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
@@ -372,6 +373,7 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
                               SPI_OK_UPDATE);
     uint64 swept = SPI_processed;
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    mcp_platform::RestoreSearchPath(nest_level);
     SetUserIdAndSecContext(save_userid, save_sec_context);
     return swept;
 }

@@ -8,6 +8,7 @@ extern "C" {
 #include "catalog/pg_proc.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 }
 
@@ -28,6 +29,15 @@ void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected) {
     int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
     if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
+
+int PinSearchPath() {
+    int nest_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+    return nest_level;
+}
+
+void RestoreSearchPath(int nest_level) { AtEOXact_GUC(true, nest_level); }
 
 Oid FindFunction(const char* schema, const char* name, int nargs, const Oid* argtypes) {
     Oid schema_oid = get_namespace_oid(schema, true);

@@ -18,6 +18,14 @@ SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types
 // Runs a prepared plan (read-write, no row limit); raises unless SPI returns `expected`.
 void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected);
 
+// Statements the extension runs with rights other than the caller's never resolve a name,
+// operator or cast through the caller's search_path: PinSearchPath() sets search_path to
+// pg_catalog, pg_temp at a new GUC nest level and returns it; RestoreSearchPath(level) puts
+// the caller's back. An error in between is safe: transaction or subtransaction abort
+// unwinds the nest level.
+int PinSearchPath();
+void RestoreSearchPath(int nest_level);
+
 // The OID of the function schema.name(argtypes), looked up in the catalog without the schema
 // USAGE check of a name lookup (no application role has USAGE on mcp_internal, yet the
 // extension's C code calls its internal functions whoever runs it); InvalidOid when missing.
