@@ -12,8 +12,7 @@
 --  * The daily rollup (token_audit_daily), the window table (token_audit_window) and the dirty
 --    marks of days changed after they were summed make the summary exact and fast.
 --
--- Advisory lock keys (two-int form: class 1835233392 = 'mcpp', then one number per job):
---   1 run_maintenance   2 cleanup   3 partition creation   4 rollup refresh
+-- Jobs serialise on rows of mcp_internal.maintenance_lock (maintenance.sql).
 -- ===========================================================================================
 
 -- ---- the log (tenant; rows outlive their instance) ------------------------------------------
@@ -38,7 +37,11 @@ CREATE TABLE IF NOT EXISTS mcp.token_audit_log (
         '{refresh,revoke,validate,set_api_key,set_oauth_client,begin_oauth,complete_oauth,store_tokens,claim_refresh,rotate}'::text[])),
     CONSTRAINT token_audit_log_status_check CHECK (status::text = ANY ('{success,failure,pending}'::text[])),
     CONSTRAINT token_audit_log_error_message_length CHECK (length(error_message) <= 1000),
-    CONSTRAINT token_audit_log_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+    CONSTRAINT token_audit_log_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
+    -- Finite times of a plausible era only: partitions are named by day (a BC date would
+    -- collide with its AD namesake), and an 'infinity' row could never be partitioned or expire.
+    CONSTRAINT token_audit_log_created_at_range CHECK (
+        created_at >= '1970-01-01 00:00:00+00' AND created_at < '10000-01-01 00:00:00+00')
 ) PARTITION BY RANGE (created_at);
 COMMENT ON TABLE mcp.token_audit_log IS
     'token operations per instance (partitioned by UTC day; rows outlive their instance); write with mcp.log_token_operation';
@@ -302,6 +305,10 @@ BEGIN
     IF from_ts IS NULL OR to_ts IS NULL OR NOT isfinite(from_ts) OR NOT isfinite(to_ts) THEN
         RAISE EXCEPTION 'partition range must be finite and not null' USING ERRCODE = '22023';
     END IF;
+    IF from_ts < '1970-01-01 00:00:00+00' OR to_ts >= '10000-01-01 00:00:00+00' THEN
+        RAISE EXCEPTION 'partition range outside the audit log''s era' USING ERRCODE = '22008',
+            DETAIL = 'Audit times must be from 1970-01-01 up to the end of year 9999 (UTC).';
+    END IF;
     IF from_ts > to_ts THEN
         RAISE EXCEPTION 'partition range starts after it ends' USING ERRCODE = '22023';
     END IF;
@@ -310,7 +317,7 @@ BEGIN
     IF last_day - d > 3660 THEN
         RAISE EXCEPTION 'partition range longer than 3660 days' USING ERRCODE = '22023';
     END IF;
-    PERFORM pg_advisory_xact_lock(1835233392, 3);
+    PERFORM mcp_internal.lock_job('partitions', true);
     WHILE d <= last_day LOOP
         pname := 'token_audit_log_p' || to_char(d, 'YYYYMMDD');
         IF to_regclass('mcp.' || quote_ident(pname)) IS NULL THEN
@@ -462,7 +469,7 @@ DECLARE
     n integer := 0;
     pname text;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1835233392, 4);
+    PERFORM mcp_internal.lock_job('rollup', true);
     SELECT s.watermark INTO wm FROM mcp.token_audit_rollup_state s;
 
     -- Older than the window: the summary never reads these days again.

@@ -3,8 +3,9 @@
 //
 // Order of work, chosen so that concurrent inserts (which go to today's partition) wait for
 // at most a moment:
-//   1. pg_try_advisory_xact_lock: a second concurrent run returns 0 at once (the first one
-//      removes and counts the rows; nothing is counted twice).
+//   1. The cleanup job's lock (mcp_internal.lock_job: a row lock no application role can
+//      take; on a database still on release 1.0, its advisory lock): a second concurrent run
+//      returns 0 at once (the first one removes and counts the rows; nothing is counted twice).
 //   2. Trim with DELETE: the part of the boundary day older than the cutoff (unless the caller
 //      passed trim_boundary = false: then that day stays whole until it has expired entirely),
 //      and the expired days' rows in the DEFAULT partition. Row locks only; inserts are not
@@ -22,6 +23,7 @@
 // PG_TRY blocks only wrap the subtransaction; every other Postgres error propagates normally.
 #include "pg/boundary.hpp"
 #include "pg/settings.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -181,13 +183,22 @@ MCP_PG_FUNCTION_C(mcp_cleanup_old_token_audit_logs) {
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
 
-    if (SPI_execute("SELECT pg_catalog.pg_try_advisory_xact_lock(1835233392, 2)", false, 1) !=
-            SPI_OK_SELECT ||
-        SPI_processed != 1)
-        elog(ERROR, "could not take the audit cleanup lock");
     bool isnull = false;
-    bool got_lock =
-        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    bool got_lock;
+    const Oid lock_args[2] = {TEXTOID, BOOLOID};
+    Oid lock_job = mcp_platform::FindFunction("mcp_internal", "lock_job", 2, lock_args);
+    if (OidIsValid(lock_job)) {
+        got_lock = DatumGetBool(
+            OidFunctionCall2(lock_job, CStringGetTextDatum("cleanup"), BoolGetDatum(false)));
+    } else {
+        // release 1.0's lock
+        if (SPI_execute("SELECT pg_catalog.pg_try_advisory_xact_lock(1835233392, 2)", false, 1) !=
+                SPI_OK_SELECT ||
+            SPI_processed != 1)
+            elog(ERROR, "could not take the audit cleanup lock");
+        got_lock =
+            DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
     if (!got_lock) {
         // Another session is cleaning up right now; it removes (and counts) the rows.
         SPI_finish();
