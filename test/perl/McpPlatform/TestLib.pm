@@ -18,11 +18,12 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
   mcp_node mcp_random_key mcp_write_keyring mcp_keyring_file
   mcp_create_db mcp_add_services mcp_add_user mcp_add_instance mcp_as_tenant
-  mcp_uuid mcp_log_since
+  mcp_uuid mcp_log_since mcp_wait_sql mcp_wait_log
 );
 
 # 64 hex characters: one AES-256 key as a keyring line wants it.
@@ -153,6 +154,35 @@ sub mcp_log_since
 {
 	my ($node, $offset) = @_;
 	return slurp_file($node->logfile, $offset);
+}
+
+# mcp_wait_sql($node, $db, $sql, $seconds = 30): true once $sql returns 't'. Unlike
+# poll_query_until it gives up after $seconds, so a failing check costs seconds, not minutes.
+sub mcp_wait_sql
+{
+	my ($node, $db, $sql, $seconds) = @_;
+	my $deadline = time + ($seconds // 30);
+	while (1)
+	{
+		my ($rc, $out) = $node->psql($db, $sql);
+		return 1 if $rc == 0 && $out eq 't';
+		return 0 if time > $deadline;
+		usleep(200_000);
+	}
+}
+
+# mcp_wait_log($node, $regex, $offset = 0, $seconds = 30): true once the server log (from
+# byte $offset on) matches $regex.
+sub mcp_wait_log
+{
+	my ($node, $regex, $offset, $seconds) = @_;
+	my $deadline = time + ($seconds // 30);
+	while (1)
+	{
+		return 1 if mcp_log_since($node, $offset // 0) =~ $regex;
+		return 0 if time > $deadline;
+		usleep(200_000);
+	}
 }
 
 1;
