@@ -94,12 +94,15 @@ sub mcp_node
 	return $node;
 }
 
-# mcp_create_db($node, $db): a new database with the extension.
+# mcp_create_db($node, $db, version => '1.0'): a new database with the extension (at its
+# default version unless one is named).
 sub mcp_create_db
 {
-	my ($node, $db) = @_;
+	my ($node, $db, %opts) = @_;
+	my $version = defined $opts{version} ? " VERSION '$opts{version}'" : '';
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, "SET client_min_messages = warning; CREATE EXTENSION mcp_platform");
+	$node->safe_psql($db,
+		"SET client_min_messages = warning; CREATE EXTENSION mcp_platform$version");
 	return $db;
 }
 
