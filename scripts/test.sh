@@ -126,7 +126,8 @@ if [ "${SKIP_WORKER:-0}" != 1 ]; then
 fi
 
 # The TAP tests (test/t/*.pl: PostgreSQL::Test::Cluster, servers of their own): no plaintext
-# in log, heap or WAL; pg_dump/pg_restore; the maintenance worker; crash recovery.
+# in log, heap or WAL; pg_dump/pg_restore; the maintenance worker; crash recovery; the key
+# command source.
 # Root may not run initdb, and PGXS's recipe writes tmp_check/ into the directory it runs in:
 # the postgres user runs `make prove_installcheck` in a copy of the tree that it owns.
 # Debian's Makefile.global already enables TAP (enable_tap_tests = yes, PROVE = /usr/bin/prove);
