@@ -26,10 +26,13 @@ our @EXPORT = qw(
   mcp_uuid mcp_log_since mcp_wait_sql mcp_wait_log
 );
 
-# 64 hex characters: one AES-256 key as a keyring line wants it.
+# 64 hex characters from /dev/urandom: one AES-256 key as a keyring line wants it.
 sub mcp_random_key
 {
-	return join '', map { sprintf '%02x', int(rand(256)) } 1 .. 32;
+	open my $fh, '<:raw', '/dev/urandom' or die "could not open /dev/urandom: $!";
+	read($fh, my $bytes, 32) == 32 or die "could not read /dev/urandom: $!";
+	close $fh;
+	return unpack('H*', $bytes);
 }
 
 # mcp_write_keyring($file, [version, hex], ...): writes a keyring readable by its owner only.
