@@ -27,6 +27,10 @@ REGRESS        = $(sort $(basename $(notdir $(wildcard test/sql/*.sql))))
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
+# TAP tests (PostgreSQL::Test::Cluster, each starts servers of its own): test/t/*.pl, with the
+# shared setup in test/perl. Run as a user that can run initdb (never root).
+TAP_TESTS      = 1
+PROVE_TESTS    = test/t/*.pl
 
 override with_llvm = no
 
@@ -34,6 +38,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 -include $(OBJS:.o=.d)
+PG_PROVE_FLAGS += -I $(srcdir)/test/perl
+
+# PGXS runs the TAP tests as part of installcheck; this target runs only them.
+prove_installcheck:
+	$(prove_installcheck)
 
 sql/$(EXTENSION)--%.sql: sql/src/$(EXTENSION)--%.sql.in $(SQL_SOURCES)
 	awk -f scripts/sql_include.awk $< > $@
@@ -73,4 +82,4 @@ clean: clean-core
 clean-core:
 	rm -rf build output_iso
 
-.PHONY: unittest fuzz clean-core
+.PHONY: unittest fuzz clean-core prove_installcheck

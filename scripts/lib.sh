@@ -4,8 +4,10 @@
 
 MCP_PG_VERSION=15
 MCP_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
+# perl and libipc-run-perl: the TAP tests (prove, PostgreSQL::Test::Cluster)
 MCP_DEB_PACKAGES="postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION
-  libssl-dev libgtest-dev g++ make clang libclang-rt-14-dev util-linux procps iproute2 ca-certificates"
+  libssl-dev libgtest-dev g++ make clang libclang-rt-14-dev util-linux procps iproute2 ca-certificates
+  perl libipc-run-perl"
 
 mcp_log() { printf '\n=== %s\n' "$*"; }
 

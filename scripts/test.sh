@@ -2,13 +2,17 @@
 # The one test command (README "Getting started"; .ci/run calls it):
 #   bash scripts/test.sh
 # Installs what it needs (Debian packages, as root), builds with warnings as errors, runs the
-# C++ unit tests and the fuzzers (bounded), installs the extension, starts a throwaway
-# cluster as the postgres user and runs every pg_regress and isolation test against it.
-# Exits non-zero on any failure, after printing regression.diffs and the server log.
+# C++ unit tests (make unittest) and the fuzzers (make fuzz, bounded), installs the extension,
+# runs every pg_regress and isolation test (make installcheck) against a throwaway cluster as
+# the postgres user -- with a keyring file, with a key command, and with the library
+# preloaded -- the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
+# servers of their own). Exits non-zero on any failure, after printing regression.diffs, the
+# server log and the TAP logs; the last line is "N passed, M failed".
 #
-# Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names, for
-# development), SKIP_UNIT=1, SKIP_FUZZ=1, SKIP_STRESS=1, STRESS_SECONDS (default 10),
-# SKIP_WORKER=1 (no second, preloaded cluster).
+# Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names) and
+# PROVE_TESTS (subset of test/t/*.pl), for development; SKIP_UNIT=1, SKIP_FUZZ=1,
+# SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_WORKER=1 (no preloaded cluster),
+# SKIP_TAP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -19,11 +23,12 @@ export PATH=$MCP_PG_BIN:$PATH
 FAILED=0
 PASSED_COUNT=0
 FAILED_COUNT=0
-# Adds the "ok" / "FAILED" lines of a pg_regress or GoogleTest log to the totals.
+# Adds the passed / failed lines of a pg_regress, GoogleTest or TAP (prove --verbose) log to
+# the totals.
 count_results() {
     local log=$1
-    PASSED_COUNT=$((PASSED_COUNT + $(grep -cE '^(not )?ok |^test .* \.\.\. ok|^\[       OK \]' "$log" || true)))
-    FAILED_COUNT=$((FAILED_COUNT + $(grep -cE '\.\.\. FAILED|^\[  FAILED  \] [A-Za-z]' "$log" || true)))
+    PASSED_COUNT=$((PASSED_COUNT + $(grep -cE '^ok |^test .* \.\.\. ok|^\[       OK \]' "$log" || true)))
+    FAILED_COUNT=$((FAILED_COUNT + $(grep -cE '^not ok |\.\.\. FAILED|^\[  FAILED  \] [A-Za-z]' "$log" || true)))
 }
 WORK=$(mktemp -d /tmp/mcp_platform-test.XXXXXX)
 chmod 755 "$WORK"
@@ -57,7 +62,8 @@ run_installcheck() {
     [ -n "${ISOLATION+x}" ] && args+=("ISOLATION=$ISOLATION")
     local log="$WORK/installcheck-$RANDOM.log"
     local rc=0
-    make -s installcheck PG_CONFIG="$MCP_PG_BIN/pg_config" "${args[@]}" 2>&1 | tee "$log" || rc=$?
+    # TAP_TESTS= : the TAP tests run once, on their own servers, as the postgres user (below)
+    make -s installcheck PG_CONFIG="$MCP_PG_BIN/pg_config" TAP_TESTS= "${args[@]}" 2>&1 | tee "$log" || rc=$?
     count_results "$log"
     if [ "$rc" -ne 0 ]; then
         FAILED=1
@@ -89,25 +95,9 @@ if [ "${SKIP_STRESS:-0}" != 1 ]; then
         fi
     done
 fi
-
-# The canary secret must reach neither the server log (debug5), nor relation files, nor WAL.
-mcp_log "canary test: no plaintext secret in log, heap or WAL"
-if MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_no_plaintext.sh; then
-    PASSED_COUNT=$((PASSED_COUNT + 1))
-else
-    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
-fi
-
-# pg_dump / pg_restore round trip of a populated database, with the same and another keyring.
-mcp_log "pg_dump / pg_restore round trip"
-if KEYRING=$KEYRING MCP_CLUSTER_DIR=$MCP_CLUSTER_DIR bash scripts/check_dump_restore.sh; then
-    PASSED_COUNT=$((PASSED_COUNT + 1))
-else
-    FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1))
-fi
 mcp_cluster_stop
 
-# The whole suite again with the other key source: a key command that prints the keyring
+# The suite again with the other key source: a key command that prints the keyring
 # (stored outside the data directory, readable only by the postgres user).
 KEYDIR="$WORK/keycmd"
 mkdir -p "$KEYDIR"
@@ -120,115 +110,51 @@ mcp_cluster_start "$WORK/cluster2" \
 run_installcheck "key command"
 mcp_cluster_stop
 
-# ---- one more cluster, with mcp_platform in shared_preload_libraries ----------------------
-# The whole suite again (preloading must change nothing), then the maintenance background
-# worker: it runs in its databases, skips one without the extension, removes expired audit
-# rows, survives an error, shows in pg_stat_activity, and the server stops cleanly.
+# The suite again with mcp_platform in shared_preload_libraries: preloading must change
+# nothing. (The background worker itself is tested by test/t/030_maintenance_worker.pl.)
 if [ "${SKIP_WORKER:-0}" != 1 ]; then
-    mcp_log "maintenance background worker (shared_preload_libraries)"
-    PRELOAD_DIR="$WORK/preload"
-    mcp_cluster_start "$PRELOAD_DIR" "log_min_messages = warning"
-    # databases first (a worker for a database that does not exist yet would fail to connect)
-    psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL' >/dev/null
-CREATE DATABASE mcp_worker_test;
-CREATE DATABASE mcp_no_ext;
-\c mcp_worker_test
-CREATE EXTENSION mcp_platform;
-SQL
-    mcp_write_keyring "$PRELOAD_DIR/keyring" "1 $(mcp_random_key)"
-    {
-        echo "shared_preload_libraries = 'mcp_platform'"
-        echo "mcp_platform.key_file = '$PRELOAD_DIR/keyring'"
-        echo "mcp_platform.maintenance_interval = '1s'"
-        echo "mcp_platform.maintenance_databases = 'mcp_worker_test, mcp_no_ext'"
-    } | mcp_as_pg tee -a "$PRELOAD_DIR/data/postgresql.conf" >/dev/null
-    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -l "$PRELOAD_DIR/server.log" -w -t 60 restart >/dev/null 9>&-
+    # the keyring first: the postmaster loads the library, and the key, at start
+    mkdir -p "$WORK/preload"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/preload"
+    mcp_write_keyring "$WORK/preload/keyring" "1 $(mcp_random_key)"
+    mcp_cluster_start "$WORK/preload" \
+        "shared_preload_libraries = 'mcp_platform'" \
+        "mcp_platform.key_file = '$WORK/preload/keyring'" \
+        "log_min_messages = warning"
     run_installcheck "preloaded"
-    worker_check() {   # worker_check "what" COMMAND...: one test result
-        local what=$1; shift
-        if "$@"; then echo "ok - worker: $what"; PASSED_COUNT=$((PASSED_COUNT + 1));
-        else echo "not ok - worker: $what"; FAILED=1; FAILED_COUNT=$((FAILED_COUNT + 1)); fi
-    }
-    wait_sql() {       # wait_sql DB SQL: waits up to 30 s for SQL to return t
-        local i
-        for i in $(seq 1 60); do
-            [ "$(psql -X -At -d "$1" -c "$2" 2>/dev/null)" = t ] && return 0
-            sleep 0.5
+    mcp_cluster_stop
+fi
+
+# The TAP tests (test/t/*.pl: PostgreSQL::Test::Cluster, servers of their own): no plaintext
+# in log, heap or WAL; pg_dump/pg_restore; the maintenance worker; crash recovery; the key
+# command source.
+# Root may not run initdb, and PGXS's recipe writes tmp_check/ into the directory it runs in:
+# the postgres user runs `make prove_installcheck` in a copy of the tree that it owns.
+# Debian's Makefile.global already enables TAP (enable_tap_tests = yes, PROVE = /usr/bin/prove);
+# the command line says so anyway, for a PostgreSQL built without --enable-tap-tests.
+if [ "${SKIP_TAP:-0}" != 1 ]; then
+    mcp_log "TAP tests (test/t, as the postgres user)"
+    TAP_TREE="$WORK/tap"
+    mkdir -p "$TAP_TREE"
+    tar -C . --exclude=./.git --exclude=./build --exclude='./tmp_check*' -cf - . | tar -C "$TAP_TREE" -xf -
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$TAP_TREE"
+    tap_args=()
+    [ -n "${PROVE_TESTS:-}" ] && tap_args+=("PROVE_TESTS=$PROVE_TESTS")
+    tap_rc=0
+    # fd 9 (the install lock) closed: no server a test starts may inherit it
+    PG_TEST_TIMEOUT_DEFAULT=60 mcp_as_pg timeout 900 \
+        make -s -C "$TAP_TREE" prove_installcheck PG_CONFIG="$MCP_PG_BIN/pg_config" \
+        enable_tap_tests=yes PROVE=prove PROVE_FLAGS=--verbose "${tap_args[@]}" 9>&- 2>&1 |
+        tee "$WORK/tap.log" || tap_rc=$?
+    count_results "$WORK/tap.log"
+    if [ "$tap_rc" -ne 0 ] || grep -q '^not ok ' "$WORK/tap.log"; then
+        FAILED=1
+        # a script that died or hung fails without a "not ok" line of its own
+        grep -q '^not ok ' "$WORK/tap.log" || FAILED_COUNT=$((FAILED_COUNT + 1))
+        for f in "$TAP_TREE"/tmp_check/log/*; do
+            [ -f "$f" ] && { echo "----- $f (last 150 lines)"; tail -n 150 "$f"; }
         done
-        return 1
-    }
-    wait_log() {       # wait_log PATTERN: waits up to 30 s for the server log to match
-        local i
-        for i in $(seq 1 60); do
-            grep -qE "$1" "$PRELOAD_DIR/server.log" && return 0
-            sleep 0.5
-        done
-        return 1
-    }
-    psql -X -q -v ON_ERROR_STOP=1 -d mcp_worker_test >/dev/null <<'SQL'
-SELECT mcp.ensure_audit_partitions(now() - interval '100 days', now() - interval '100 days');
-INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, created_at)
-SELECT gen_random_uuid(), gen_random_uuid(), 'refresh', 'success', now() - g * interval '50 days'
-  FROM generate_series(0, 2) AS g;
-SQL
-    worker_check "one worker per database in pg_stat_activity" \
-        wait_sql mcp_worker_test "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'mcp_platform maintenance'"
-    worker_check "expired rows removed, younger kept" \
-        wait_sql mcp_worker_test "SELECT count(*) FILTER (WHERE created_at < now() - interval '90 days') = 0 AND count(*) = 2 FROM mcp.token_audit_log"
-    worker_check "logs one line per run" \
-        wait_log 'mcp_platform maintenance in database "mcp_worker_test": \{.*"skipped": false'
-    worker_check "skips a database without the extension" \
-        wait_log 'extension not installed in database "mcp_no_ext", skipping'
-    # an error in a run (an invalid retention) is logged, and the next runs go on
-    psql -X -q -d postgres -c "ALTER SYSTEM SET mcp_platform.audit_retention = 'ninety days'" -c "SELECT pg_reload_conf()" >/dev/null
-    worker_check "an error in a run is logged" \
-        wait_log 'invalid input syntax for type interval: "ninety days"'
-    worker_check "worker still running after the error" \
-        wait_sql mcp_worker_test "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'mcp_platform maintenance'"
-    psql -X -q -d mcp_worker_test -c "SELECT mcp.ensure_audit_partitions(now() - interval '95 days', now() - interval '95 days')" \
-        -c "INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, created_at) VALUES (gen_random_uuid(), gen_random_uuid(), 'refresh', 'success', now() - interval '95 days')" >/dev/null
-    psql -X -q -d postgres -c "ALTER SYSTEM RESET mcp_platform.audit_retention" -c "SELECT pg_reload_conf()" >/dev/null
-    worker_check "runs again after the error" \
-        wait_sql mcp_worker_test "SELECT count(*) FILTER (WHERE created_at < now() - interval '90 days') = 0 FROM mcp.token_audit_log"
-    # pg_dump / pg_restore round-trips the log, its day partitions (not extension members),
-    # the DEFAULT partition and the rollup
-    psql -X -q -v ON_ERROR_STOP=1 -d mcp_worker_test >/dev/null <<'SQL'
-SELECT mcp.ensure_audit_partitions(now() - interval '20 days', now() - interval '18 days');
-INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata, created_at)
-SELECT md5('i' || (g % 7))::uuid, md5('u' || (g % 3))::uuid, 'validate', 'failure', 'oauth2',
-       jsonb_build_object('g', g), now() - g * interval '7 minutes'
-  FROM generate_series(1, 6000) AS g;            -- about 29 days, partitions and DEFAULT alike
-SQL
-    audit_digest() {
-        psql -X -At -d "$1" -c "SELECT count(*) || ' ' || md5(string_agg(l::text, ',' ORDER BY audit_id)) FROM mcp.token_audit_log l WHERE created_at > now() - interval '60 days'" \
-                        -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'mcp.token_audit_log'::regclass" \
-                        -c "SELECT count(*) FROM pg_index i JOIN pg_inherits h ON h.inhrelid = i.indrelid WHERE h.inhparent = 'mcp.token_audit_log'::regclass" \
-                        -c "SELECT count(*) FROM (SELECT * FROM mcp.token_audit_summary EXCEPT ALL SELECT instance_id, user_id, operation, method, count(*), count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'failure'), round(100.0 * count(*) FILTER (WHERE status = 'success') / count(*), 2), min(created_at), max(created_at) FROM mcp.token_audit_log WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2, 3, 4) x"
-    }
-    # let the worker move the DEFAULT partition's rows into day partitions first
-    worker_check "the worker moves DEFAULT-partition rows into day partitions" \
-        wait_sql mcp_worker_test "SELECT count(*) = 0 FROM mcp.token_audit_log_default"
-    dump_ok=0
-    # The README's restore recipe: the indexes of the day partitions are left out of the list
-    # (attaching a partition to the extension's log creates them again).
-    if pg_dump -Fc -d mcp_worker_test -f "$WORK/audit.dump" && createdb mcp_restore_test &&
-       pg_restore -l "$WORK/audit.dump" | grep -vE ' (INDEX|CONSTRAINT|INDEX ATTACH) mcp token_audit_log_p[0-9]{8}' > "$WORK/audit.list" &&
-       pg_restore --exit-on-error -L "$WORK/audit.list" -d mcp_restore_test "$WORK/audit.dump"; then dump_ok=1; fi
-    worker_check "pg_dump/pg_restore succeed" test "$dump_ok" -eq 1
-    worker_check "restored log, partitions and summary equal the source" \
-        test "$(audit_digest mcp_worker_test)" = "$(audit_digest mcp_restore_test)"
-    stop_started=$(date +%s)
-    if mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$PRELOAD_DIR/data" -m fast -w -t 30 stop >/dev/null; then stop_rc=0; else stop_rc=1; fi
-    stop_seconds=$(( $(date +%s) - stop_started ))
-    worker_check "server stops cleanly within 10 s (took ${stop_seconds}s)" \
-        test "$stop_rc" -eq 0 -a "$stop_seconds" -le 10
-    worker_check "no crash in the server log" \
-        bash -c "! grep -E 'terminated by signal|PANIC|was terminated|server process .* exited with exit code [^01]' '$PRELOAD_DIR/server.log' && grep -q 'database system is shut down' '$PRELOAD_DIR/server.log'"
-    if [ "$FAILED" -ne 0 ]; then
-        echo "----- server log (mcp_platform lines)"
-        grep -E 'mcp_platform|ERROR|FATAL' "$PRELOAD_DIR/server.log" | tail -n 60
     fi
-    MCP_CLUSTER_DIR="$PRELOAD_DIR"
 fi
 
 echo
