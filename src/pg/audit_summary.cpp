@@ -215,14 +215,19 @@ MCP_PG_FUNCTION_C(mcp_audit_summary_windowed) {
     Datum bounds[3] = {start, window_lo, window_hi};
     // The aggregate is the one the rollup and the window table use (SQL text from
     // mcp_internal.audit_aggregate_sql, called through fmgr: the reader has no USAGE on
-    // mcp_internal).
+    // mcp_internal). A database still on release 1.0 has no such function: it gets the
+    // query release 1.0 ran.
+    const char* const condition = "(l.created_at >= $1 AND l.created_at < $2) OR l.created_at >= $3";
     const Oid text_type = TEXTOID;
     Oid aggregate_sql = mcp_platform::FindFunction("mcp_internal", "audit_aggregate_sql", 1, &text_type);
-    if (!OidIsValid(aggregate_sql))
-        elog(ERROR, "function mcp_internal.audit_aggregate_sql(text) does not exist");
-    char* raw_sql = TextDatumGetCString(OidFunctionCall1(
-        aggregate_sql,
-        CStringGetTextDatum("(l.created_at >= $1 AND l.created_at < $2) OR l.created_at >= $3")));
+    char* raw_sql =
+        OidIsValid(aggregate_sql)
+            ? TextDatumGetCString(OidFunctionCall1(aggregate_sql, CStringGetTextDatum(condition)))
+            : psprintf("SELECT l.instance_id, l.user_id, l.operation, l.method, count(*), "
+                       "count(*) FILTER (WHERE l.status = 'success'), "
+                       "count(*) FILTER (WHERE l.status = 'failure'), min(l.created_at), "
+                       "max(l.created_at) FROM mcp.token_audit_log l WHERE %s GROUP BY 1, 2, 3, 4",
+                       condition);
     int rc = SPI_execute_with_args(raw_sql, 3, types, bounds, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not read the raw audit rows of the summary");
 
