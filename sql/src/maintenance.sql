@@ -17,6 +17,8 @@ INSERT INTO mcp_internal.maintenance_lock (job)
 VALUES ('maintenance'), ('cleanup'), ('partitions'), ('rollup')
     ON CONFLICT (job) DO NOTHING;
 REVOKE ALL ON mcp_internal.maintenance_lock FROM PUBLIC, mcp_app, mcp_admin;
+-- registered for pg_dump like every extension table, with no rows: CREATE EXTENSION makes them
+SELECT pg_catalog.pg_extension_config_dump('mcp_internal.maintenance_lock', 'WHERE false');
 
 -- Locks a job's row until the end of the transaction: waits for it (wait = true), or returns
 -- false at once when another session holds it.

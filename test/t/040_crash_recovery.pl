@@ -72,7 +72,7 @@ is($node->safe_psql($db, $versions), "1:$n", "all $n credentials under key 1");
 # ---- 1. SIGKILL in the middle of a rotation loop ----------------------------------------------
 mcp_write_keyring(mcp_keyring_file($node), [ 1, $key1 ], [ 2, $key2 ]);
 $node->reload;
-ok(mcp_wait_sql($node, $db, 'SELECT mcp._active_key_version() = 2'), 'key 2 is active');
+ok(mcp_wait_sql($node, $db, 'SELECT mcp_internal.active_key_version() = 2'), 'key 2 is active');
 
 # Batches of 200, each holding its re-sealed rows uncommitted for 0.1 s (as a throttled
 # rotation job would): the kill lands, almost surely, while a batch is open.
