@@ -106,6 +106,12 @@ COMMENT ON FUNCTION mcp_internal.reseal_field(uuid, uuid, text, bytea) IS
     'a credential field re-sealed under the active key (the plaintext never leaves C)';
 REVOKE ALL ON FUNCTION mcp_internal.reseal_field(uuid, uuid, text, bytea) FROM PUBLIC, mcp_app, mcp_admin;
 
+CREATE OR REPLACE FUNCTION mcp_internal.try_reseal_field(user_id uuid, instance_id uuid, field text, ciphertext bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mcp_try_reseal_field' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp_internal.try_reseal_field(uuid, uuid, text, bytea) IS
+    'as reseal_field, but NULL when the stored value fails authentication or is malformed';
+REVOKE ALL ON FUNCTION mcp_internal.try_reseal_field(uuid, uuid, text, bytea) FROM PUBLIC, mcp_app, mcp_admin;
+
 CREATE OR REPLACE FUNCTION mcp_internal.envelope_key_version(ciphertext bytea) RETURNS integer
     AS 'MODULE_PATHNAME', 'mcp_envelope_key_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION mcp_internal.envelope_key_version(bytea) IS 'key version recorded in an envelope header';
@@ -136,17 +142,21 @@ REVOKE ALL ON FUNCTION mcp_internal.oauth_pkce() FROM PUBLIC, mcp_app, mcp_admin
 -- ---- key status and rotation (mcp_admin) -----------------------------------------------------
 
 -- Every key version of the keyring or of the stored data: whether it is in the keyring and
--- active, its fingerprint (never the key), and how many stored secret values use it.
+-- active, its fingerprint (never the key), how many stored secret values use it, and the
+-- instances whose values under it failed authentication when rotation tried them (damaged or
+-- tampered with: key_version -1; the tenant must store them again).
 CREATE OR REPLACE FUNCTION mcp.key_status()
     RETURNS TABLE (key_version integer, is_active boolean, in_keyring boolean,
-                   fingerprint text, stored_values bigint)
+                   fingerprint text, stored_values bigint, undecryptable_instances uuid[])
     LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     WITH ring AS (
         SELECT r.key_version, r.is_active, r.fingerprint FROM mcp_internal.keyring_versions() r
     ), used AS (
-        SELECT mcp_internal.envelope_key_version(f.v) AS key_version, count(*) AS n
+        SELECT mcp_internal.envelope_key_version(f.v) AS key_version, count(*) AS n,
+               array_agg(DISTINCT c.instance_id ORDER BY c.instance_id)
+                   FILTER (WHERE c.key_version = -1) AS bad
           FROM mcp.mcp_credentials c,
                LATERAL (VALUES (c.api_key), (c.client_secret), (c.access_token),
                                (c.refresh_token), (c.oauth_code_verifier)) AS f(v)
@@ -157,18 +167,22 @@ AS $$
            coalesce(ring.is_active, false),
            ring.key_version IS NOT NULL,
            ring.fingerprint,
-           coalesce(used.n, 0)
+           coalesce(used.n, 0),
+           coalesce(used.bad, '{}')
       FROM ring FULL JOIN used ON used.key_version = ring.key_version
      ORDER BY 1;
 $$;
 COMMENT ON FUNCTION mcp.key_status() IS
-    'each key version: active, in the keyring, fingerprint (never the key), and how many stored values use it';
+    'each key version: active, in the keyring, fingerprint (never the key), how many stored values use it, and instances whose values failed authentication';
 REVOKE ALL ON FUNCTION mcp.key_status() FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.key_status() TO mcp_admin;
 
 -- Re-seals up to batch_size credential rows that hold a value under a non-active key; returns
 -- how many rows it re-sealed (call until 0). Rows locked by others are skipped, readers are
--- never blocked, and no plaintext leaves C.
+-- never blocked, and no plaintext leaves C. A row with a value that fails authentication
+-- (damaged or tampered with) is not re-sealed: it is marked key_version = -1, left out of later
+-- batches, reported in a WARNING by instance id (never its bytes) and listed by
+-- mcp.key_status() until its tenant stores the credential again.
 CREATE OR REPLACE FUNCTION mcp.rotate_credentials(batch_size integer DEFAULT 1000) RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
@@ -176,29 +190,57 @@ AS $$
 DECLARE
     active integer := mcp_internal.active_key_version();
     done bigint;
+    bad uuid[];
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be a positive integer' USING ERRCODE = '22023';
     END IF;
-    -- Lock a batch (skipping rows others hold), then rewrite exactly those tuples by ctid:
-    -- the locks keep their ctids stable, and no join over the whole table is needed.
-    UPDATE mcp.mcp_credentials c
-       SET api_key = mcp_internal.reseal_field(c.user_id, c.instance_id, 'api_key', c.api_key),
-           client_secret = mcp_internal.reseal_field(c.user_id, c.instance_id, 'client_secret', c.client_secret),
-           access_token = mcp_internal.reseal_field(c.user_id, c.instance_id, 'access_token', c.access_token),
-           refresh_token = mcp_internal.reseal_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token),
-           oauth_code_verifier = mcp_internal.reseal_field(c.user_id, c.instance_id, 'code_verifier', c.oauth_code_verifier),
-           key_version = active
-     WHERE c.ctid = ANY (ARRAY(
-               SELECT b.ctid FROM mcp.mcp_credentials b
-                WHERE b.key_version <> active
-                LIMIT batch_size
-                  FOR UPDATE SKIP LOCKED));
-    GET DIAGNOSTICS done = ROW_COUNT;
+    -- Lock a batch (skipping rows others hold), re-seal exactly those tuples by ctid (the
+    -- locks keep their ctids stable; no join over the whole table), then write them back.
+    WITH locked AS (
+        SELECT b.ctid AS row_id FROM mcp.mcp_credentials b
+         WHERE b.key_version <> active AND b.key_version <> -1
+         LIMIT batch_size
+           FOR UPDATE SKIP LOCKED
+    ), resealed AS (
+        SELECT c.ctid AS row_id,
+               mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'api_key', c.api_key) AS api_key,
+               mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'client_secret', c.client_secret) AS client_secret,
+               mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'access_token', c.access_token) AS access_token,
+               mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token) AS refresh_token,
+               mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'code_verifier', c.oauth_code_verifier) AS code_verifier
+          FROM mcp.mcp_credentials c
+         WHERE c.ctid = ANY (ARRAY(SELECT l.row_id FROM locked l))
+    ), written AS (
+        UPDATE mcp.mcp_credentials c
+           SET api_key = coalesce(r.api_key, c.api_key),
+               client_secret = coalesce(r.client_secret, c.client_secret),
+               access_token = coalesce(r.access_token, c.access_token),
+               refresh_token = coalesce(r.refresh_token, c.refresh_token),
+               oauth_code_verifier = coalesce(r.code_verifier, c.oauth_code_verifier),
+               key_version = CASE WHEN (c.api_key IS NOT NULL AND r.api_key IS NULL)
+                                    OR (c.client_secret IS NOT NULL AND r.client_secret IS NULL)
+                                    OR (c.access_token IS NOT NULL AND r.access_token IS NULL)
+                                    OR (c.refresh_token IS NOT NULL AND r.refresh_token IS NULL)
+                                    OR (c.oauth_code_verifier IS NOT NULL AND r.code_verifier IS NULL)
+                                  THEN -1 ELSE active END
+          FROM resealed r
+         WHERE c.ctid = r.row_id
+        RETURNING c.instance_id, c.key_version
+    )
+    SELECT count(*) FILTER (WHERE w.key_version <> -1),
+           array_agg(w.instance_id ORDER BY w.instance_id) FILTER (WHERE w.key_version = -1)
+      INTO done, bad
+      FROM written w;
+    IF bad IS NOT NULL THEN
+        RAISE WARNING '% credential rows could not be re-sealed: a stored value fails authentication', cardinality(bad)
+            USING DETAIL = format('Instances: %s.', array_to_string(bad, ', ')),
+                  HINT = 'Their tenants must store these credentials again; mcp.key_status() lists them.';
+    END IF;
     RETURN done;
 END
 $$;
 COMMENT ON FUNCTION mcp.rotate_credentials(integer) IS
-    're-seals up to batch_size credential rows under the active key; returns how many (call until 0)';
+    're-seals up to batch_size credential rows under the active key; returns how many (call until 0); skips and reports values that fail authentication';
 REVOKE ALL ON FUNCTION mcp.rotate_credentials(integer) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.rotate_credentials(integer) TO mcp_admin;

@@ -6,11 +6,13 @@
 #include "core/secure_buffer.hpp"
 #include "pg/boundary.hpp"
 #include "pg/crypto.hpp"
+#include "pg/keyring_source.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstring>
 #include <string>
 
 extern "C" {
@@ -118,6 +120,28 @@ MCP_PG_FUNCTION(mcp_reseal_field) {
     bytea* envelope = PG_GETARG_BYTEA_PP(3);
     std::string context = FieldContext(args);
     bytea* out = mp::ResealIfNotActive(mp::AsBytes(context), mp::VarBytes(envelope));
+    if (out == nullptr) PG_RETURN_DATUM(PG_GETARG_DATUM(3));
+    PG_RETURN_BYTEA_P(out);
+}
+
+// mcp_internal.try_reseal_field(user_id, instance_id, field, ciphertext) → bytea: as
+// reseal_field, but NULL when the stored value fails authentication or is malformed (damaged
+// or tampered with), so rotation can skip it and go on. The keyring itself is loaded first:
+// a missing or wrong key still fails the whole call.
+MCP_PG_FUNCTION(mcp_try_reseal_field) {
+    FieldArgs args = GetFieldArgs(fcinfo);
+    bytea* envelope = PG_GETARG_BYTEA_PP(3);
+    std::string context = FieldContext(args);
+    mp::CurrentKeyring();
+    bytea* out = nullptr;
+    try {
+        out = mp::ResealIfNotActive(mp::AsBytes(context), mp::VarBytes(envelope));
+    } catch (const mp::SqlError& e) {
+        if (std::strcmp(e.sqlstate(), mp::sqlstate::kDecryptFailed) != 0 &&
+            std::strcmp(e.sqlstate(), mp::sqlstate::kMalformedCiphertext) != 0)
+            throw;
+        PG_RETURN_NULL();
+    }
     if (out == nullptr) PG_RETURN_DATUM(PG_GETARG_DATUM(3));
     PG_RETURN_BYTEA_P(out);
 }

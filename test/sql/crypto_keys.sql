@@ -180,6 +180,12 @@ RESET ROLE;
 ALTER SYSTEM SET mcp_platform.key_file = 'mcp_test_k12.keyring';
 SELECT reload_keys();
 
+-- one stored value damaged (its authentication tag flipped, as a bad disk or a tamperer
+-- would): rotation must still finish, skipping and reporting it
+UPDATE mcp.mcp_credentials
+   SET api_key = set_byte(api_key, length(api_key) - 1, get_byte(api_key, length(api_key) - 1) # 255)
+ WHERE instance_id = 'e0000000-0000-0000-0000-000000000003';
+
 -- re-seal in batches until 0, as mcp_admin (rows and values per version on the way)
 SET ROLE mcp_admin;
 SELECT mcp.rotate_credentials(10) AS rotated;
@@ -192,6 +198,16 @@ SELECT mcp.rotate_credentials(10) AS rotated;
 SELECT mcp.rotate_credentials(0);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM mcp.key_status();
+RESET ROLE;
+-- the damaged row is marked, not retried; its tenant stores the key again, which repairs it
+SELECT instance_id, key_version FROM mcp.mcp_credentials WHERE key_version = -1;
+SET ROLE mcp_app;
+SELECT set_config('mcp.user_id', 'd0000000-0000-0000-0000-00000000000a', false) IS NOT NULL AS tenant;
+SELECT mcp.set_api_key('e0000000-0000-0000-0000-000000000003', 'sk-rot-03');
+RESET ROLE;
+SET ROLE mcp_admin;
+SELECT mcp.rotate_credentials(10) AS rotated;
+SELECT key_version, undecryptable_instances FROM mcp.key_status();
 RESET ROLE;
 
 -- remove version 1: everything still decrypts
