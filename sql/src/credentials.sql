@@ -51,7 +51,12 @@ BEGIN
     INSERT INTO mcp.mcp_credentials AS c (user_id, instance_id, api_key, key_version)
     VALUES (inst.user_id, set_api_key.instance_id, sealed, mcp_internal.envelope_key_version(sealed))
     ON CONFLICT ON CONSTRAINT mcp_credentials_instance_key DO UPDATE
-       SET api_key = excluded.api_key, key_version = excluded.key_version;
+       SET api_key = excluded.api_key, key_version = excluded.key_version,
+           -- an OAuth configuration from before the service became an API-key service
+           client_id = NULL, client_secret = NULL, access_token = NULL, refresh_token = NULL,
+           token_expires_at = NULL, token_scope = NULL, oauth_status = NULL,
+           oauth_completed_at = NULL, oauth_authorization_url = NULL, oauth_state = NULL,
+           oauth_state_expires_at = NULL, oauth_code_verifier = NULL, refresh_claimed_until = NULL;
     UPDATE mcp.mcp_service_table s SET credentials_updated_at = now()
      WHERE s.user_id = inst.user_id AND s.instance_id = set_api_key.instance_id;
     PERFORM mcp.log_token_operation(set_api_key.instance_id, 'set_api_key', 'success', 'api_key');
@@ -86,6 +91,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT mcp_credentials_instance_key DO UPDATE
        SET client_id = excluded.client_id,
            client_secret = excluded.client_secret,
+           api_key = NULL,  -- an API key from before the service became an OAuth service
            key_version = mcp_internal.common_key_version(NULL, excluded.client_secret, c.access_token,
                                                  c.refresh_token, c.oauth_code_verifier);
     UPDATE mcp.mcp_service_table s SET credentials_updated_at = now()
@@ -113,6 +119,13 @@ BEGIN
     IF begin_oauth.authorization_url IS NULL OR begin_oauth.authorization_url = '' THEN
         RAISE EXCEPTION 'authorization_url must not be empty' USING ERRCODE = '22023';
     END IF;
+    PERFORM mcp_internal.check_secret_length('authorization_url', begin_oauth.authorization_url, 4096);
+    -- https only; http for a provider on this machine (development)
+    IF begin_oauth.authorization_url !~* '^https://[^/?#[:space:]]+'
+       AND begin_oauth.authorization_url !~* '^http://(localhost|127\.0\.0\.1|\[::1\])([:/?#]|$)' THEN
+        RAISE EXCEPTION 'authorization_url must be an https URL' USING ERRCODE = '22023',
+            DETAIL = 'http is accepted for localhost only.';
+    END IF;
     pkce := mcp_internal.oauth_pkce();
     sealed := mcp_internal.seal_field(inst.user_id, begin_oauth.instance_id, 'code_verifier', pkce.code_verifier);
     UPDATE mcp.mcp_credentials c
@@ -122,7 +135,8 @@ BEGIN
            oauth_status = 'pending',
            oauth_authorization_url = begin_oauth.authorization_url,
            key_version = mcp_internal.common_key_version(NULL, c.client_secret, c.access_token, c.refresh_token, sealed)
-     WHERE c.user_id = inst.user_id AND c.instance_id = begin_oauth.instance_id;
+     WHERE c.user_id = inst.user_id AND c.instance_id = begin_oauth.instance_id
+       AND c.client_id IS NOT NULL;
     GET DIAGNOSTICS found_row = ROW_COUNT;
     IF NOT found_row THEN
         RAISE EXCEPTION 'instance % has no OAuth client', begin_oauth.instance_id USING ERRCODE = '22023',
@@ -193,6 +207,7 @@ BEGIN
     END IF;
     PERFORM mcp_internal.check_secret_length('access_token', store_oauth_tokens.access_token, 8192);
     PERFORM mcp_internal.check_secret_length('refresh_token', store_oauth_tokens.refresh_token, 8192);
+    PERFORM mcp_internal.check_secret_length('scope', store_oauth_tokens.scope, 4096);
     sealed_access := mcp_internal.seal_field(inst.user_id, store_oauth_tokens.instance_id, 'access_token',
                                      store_oauth_tokens.access_token);
     IF store_oauth_tokens.refresh_token IS NOT NULL THEN
@@ -209,7 +224,8 @@ BEGIN
            refresh_claimed_until = NULL,
            key_version = mcp_internal.common_key_version(NULL, c.client_secret, sealed_access,
                                                  coalesce(sealed_refresh, c.refresh_token), c.oauth_code_verifier)
-     WHERE c.user_id = inst.user_id AND c.instance_id = store_oauth_tokens.instance_id;
+     WHERE c.user_id = inst.user_id AND c.instance_id = store_oauth_tokens.instance_id
+       AND c.client_id IS NOT NULL;
     GET DIAGNOSTICS found_row = ROW_COUNT;
     IF NOT found_row THEN
         RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '22023',

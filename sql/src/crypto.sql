@@ -78,8 +78,8 @@ CREATE OR REPLACE FUNCTION mcp.decrypt(ciphertext bytea, context bytea) RETURNS 
     AS 'MODULE_PATHNAME', 'mcp_decrypt' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.decrypt(bytea, bytea) IS
     'plaintext of an mcp.encrypt envelope; the context must be the one it was sealed with';
+-- Superuser only: with it, a backup and an mcp_admin login would reveal every secret.
 REVOKE ALL ON FUNCTION mcp.decrypt(bytea, bytea) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.decrypt(bytea, bytea) TO mcp_admin;
 
 CREATE OR REPLACE FUNCTION mcp.credential_context(user_id uuid, instance_id uuid, field text) RETURNS bytea
     AS 'MODULE_PATHNAME', 'mcp_credential_context' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -250,9 +250,11 @@ REVOKE ALL ON FUNCTION mcp.renew_instance(uuid, timestamptz) FROM PUBLIC, mcp_ap
 GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz) TO mcp_app, mcp_admin;
 
 -- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
+-- SECURITY DEFINER: the usage columns are not the backend's to write; its one statement
+-- names the tenant and is schema-qualified throughout.
 CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_record_usage'
-    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+    LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.record_usage(uuid) IS
     'usage_count + 1 and last_used_at = now() for one of the tenant''s instances (the hot path)';
 REVOKE ALL ON FUNCTION mcp.record_usage(uuid) FROM PUBLIC, mcp_app, mcp_admin;
@@ -298,6 +300,9 @@ BEGIN
     END IF;
     IF set_plan.plan_type = 'free' AND set_plan.expires_at IS NOT NULL THEN
         RAISE EXCEPTION 'a free plan does not expire' USING ERRCODE = '22023';
+    END IF;
+    IF set_plan.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM mcp.users u WHERE u.id = set_plan.user_id) THEN
         RAISE EXCEPTION 'user % does not exist', set_plan.user_id USING ERRCODE = '22023';

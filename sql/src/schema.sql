@@ -177,8 +177,15 @@ CREATE INDEX IF NOT EXISTS mcp_service_table_expires_at_idx ON mcp.mcp_service_t
 CREATE OR REPLACE TRIGGER mcp_service_table_set_updated_at BEFORE UPDATE ON mcp.mcp_service_table
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at('user_id', 'instance_id', 'mcp_service_id');
 SELECT mcp_internal.make_tenant_table('mcp.mcp_service_table');
+-- The backend writes what it owns: which service, its name, its status and expiry (the
+-- plan-limit trigger checks every activation). The bookkeeping columns (oauth_status,
+-- usage_count, last_used_at, renewed_count, last_renewed_at, credentials_updated_at) follow
+-- the credentials and the usage and are written only by the extension's functions.
 REVOKE ALL ON mcp.mcp_service_table FROM PUBLIC, mcp_app, mcp_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON mcp.mcp_service_table TO mcp_app;
+GRANT SELECT, DELETE ON mcp.mcp_service_table TO mcp_app;
+GRANT INSERT (instance_id, user_id, mcp_service_id, status, expires_at, custom_name),
+      UPDATE (status, expires_at, custom_name)
+    ON mcp.mcp_service_table TO mcp_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON mcp.mcp_service_table TO mcp_admin;
 SELECT pg_catalog.pg_extension_config_dump('mcp.mcp_service_table', '');
 
@@ -246,11 +253,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS mcp_credentials_oauth_state_idx ON mcp.mcp_cre
 CREATE OR REPLACE TRIGGER mcp_credentials_set_updated_at BEFORE UPDATE ON mcp.mcp_credentials
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at('user_id', 'instance_id');
 SELECT mcp_internal.make_tenant_table('mcp.mcp_credentials');
--- No role reads a ciphertext column: only the extension's own functions do.
+-- No role reads a ciphertext column: only the extension's own functions do. The backend
+-- changes credentials through the API only (mcp.revoke_credentials audits and keeps the
+-- instance's columns in step); mcp_admin may delete rows (account erasure).
 REVOKE ALL ON mcp.mcp_credentials FROM PUBLIC, mcp_app, mcp_admin;
 GRANT SELECT (credential_id, user_id, instance_id, client_id, token_expires_at, token_scope,
-              oauth_status, oauth_completed_at, oauth_authorization_url, created_at, updated_at),
-      DELETE
+              oauth_status, oauth_completed_at, oauth_authorization_url, created_at, updated_at)
     ON mcp.mcp_credentials TO mcp_app;
 GRANT SELECT (credential_id, user_id, instance_id, client_id, token_expires_at, token_scope,
               oauth_status, oauth_completed_at, oauth_authorization_url, refresh_claimed_until,

@@ -80,6 +80,10 @@ void SealWithNonce(KeyVersion& key, const uint8_t* nonce, Bytes context, Bytes p
 }
 
 void Seal(Keyring& ring, NoncePool& pool, Bytes context, Bytes plaintext, uint8_t* out) {
+    // One rule for every path: an empty secret is a caller's bug, never something to store.
+    // (Open still opens an empty value sealed before this rule.)
+    if (plaintext.size == 0)
+        throw SqlError(sqlstate::kInvalidParameter, "a secret to encrypt must not be empty");
     KeyVersion& key = ring.Active();
     uint8_t nonce[kNonceSize];
     pool.Take(nonce);

@@ -80,7 +80,8 @@ UPDATE mcp_service_table SET expires_at = now() + interval '1 day' WHERE mcp_ser
 DELETE FROM mcp_service_table WHERE mcp_service_id = '00000000-0000-0000-0000-0000000000c2' AND status = 'active';
 -- a statement that fails half-way leaves no trace in the counters
 SAVEPOINT s;
-UPDATE mcp_service_table SET status = 'active', usage_count = CASE WHEN status = 'inactive' THEN -1 ELSE 0 END;
+UPDATE mcp_service_table SET status = 'active',
+       custom_name = CASE WHEN status = 'inactive' THEN repeat('x', 300) ELSE custom_name END;
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
 COMMIT;

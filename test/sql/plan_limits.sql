@@ -20,7 +20,11 @@ INSERT INTO mcp_table (mcp_service_id, mcp_service_name, display_name, port, typ
     ('00000000-0000-0000-0000-0000000000c3', 'slack', 'Slack', 7003, 'api_key', false);
 SET ROLE mcp_admin;
 SELECT mcp.set_plan('00000000-0000-0000-0000-0000000000a1', 'pro');
+-- a pro plan that has lapsed (set_plan refuses a past expiry; the plan's terms can be changed)
+SELECT mcp.set_plan('00000000-0000-0000-0000-0000000000a3', 'pro', now() + interval '1 day');
+UPDATE user_plans SET expires_at = now() - interval '1 day' WHERE user_id = '00000000-0000-0000-0000-0000000000a3';
 SELECT mcp.set_plan('00000000-0000-0000-0000-0000000000a3', 'pro', now() - interval '1 day');
+\echo :LAST_ERROR_SQLSTATE
 SELECT mcp.set_plan('00000000-0000-0000-0000-0000000000a4', 'pro', now() + interval '30 days');
 -- a capped pro plan: set_plan gives unlimited, the cap is a plain update of the plan's terms
 SELECT mcp.set_plan('00000000-0000-0000-0000-0000000000a2', 'pro');

@@ -73,8 +73,12 @@ SELECT count(*) AS b_instance_visible FROM mcp_service_table WHERE instance_id =
 -- updating or deleting B's rows does nothing
 UPDATE mcp_service_table SET custom_name = 'hijacked' WHERE instance_id = '00000000-0000-0000-0000-0000000000b1';
 UPDATE user_billing_details SET razorpay_customer_id = 'hijacked' WHERE user_id = '00000000-0000-0000-0000-00000000000b';
-DELETE FROM mcp_credentials WHERE user_id = '00000000-0000-0000-0000-00000000000b';
 DELETE FROM mcp_service_table WHERE user_id = '00000000-0000-0000-0000-00000000000b';
+-- credentials are not deleted directly at all (mcp.revoke_credentials audits it): 42501
+SAVEPOINT s;
+DELETE FROM mcp_credentials WHERE user_id = '00000000-0000-0000-0000-00000000000b';
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
 -- inserting a row for B fails (42501)
 SAVEPOINT s;
 INSERT INTO mcp_service_table (user_id, mcp_service_id, status)

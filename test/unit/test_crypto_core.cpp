@@ -110,7 +110,7 @@ TEST(Envelope, FingerprintKnownAnswer) {
 TEST(Envelope, RoundTripsManySizes) {
     auto ring = mp::Keyring::Parse(Ring({{1, kKeyHex}, {2, kKeyHex2}}));
     mp::NoncePool pool(4);
-    for (size_t n : {0, 1, 15, 16, 17, 120, 1000, 4096, 100000}) {
+    for (size_t n : {1, 15, 16, 17, 120, 1000, 4096, 100000}) {
         std::string pt(n, '\0');
         for (size_t i = 0; i < n; ++i) pt[i] = static_cast<char>(i * 31 + 7);
         auto env = SealStr(ring, pool, "ctx", pt);
@@ -119,6 +119,23 @@ TEST(Envelope, RoundTripsManySizes) {
         EXPECT_EQ(mp::EnvelopeKeyVersion(mp::Bytes{env.data(), env.size()}), 2u);
         EXPECT_EQ(OpenStr(ring, "ctx", env), pt);
     }
+}
+
+TEST(Envelope, EmptySecretIsRefusedButAnOldEmptyValueOpens) {
+    auto ring = mp::Keyring::Parse(Ring({{1, kKeyHex}}));
+    mp::NoncePool pool(4);
+    try {
+        SealStr(ring, pool, "ctx", "");
+        FAIL() << "an empty secret was sealed";
+    } catch (const mp::SqlError& e) {
+        EXPECT_STREQ(e.sqlstate(), "22023");
+    }
+    // a value sealed empty before the rule (the known-answer envelope) still opens
+    uint8_t nonce[12] = {0};
+    std::vector<uint8_t> empty(mp::SealedSize(0));
+    mp::SealWithNonce(ring.Get(1), nonce, mp::AsBytes(std::string("ctx")), mp::Bytes{nullptr, 0},
+                      empty.data());
+    EXPECT_EQ(OpenStr(ring, "ctx", empty), "");
 }
 
 TEST(Envelope, SameInputTwiceGivesDifferentCiphertexts) {
