@@ -4,15 +4,14 @@
 # Installs what it needs (Debian packages, as root), builds with warnings as errors, runs the
 # C++ unit tests (make unittest) and the fuzzers (make fuzz, bounded), installs the extension,
 # runs every pg_regress and isolation test (make installcheck) against a throwaway cluster as
-# the postgres user -- with a keyring file, with a key command, and with the library
-# preloaded -- the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
+# the postgres user -- a keyring file with shared_preload_libraries, then a key command with
+# session_preload_libraries -- the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
 # servers of their own). Exits non-zero on any failure, after printing regression.diffs, the
 # server log and the TAP logs; the last line is "N passed, M failed".
 #
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names) and
 # PROVE_TESTS (subset of test/t/*.pl), for development; SKIP_UNIT=1, SKIP_FUZZ=1,
-# SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_WORKER=1 (no preloaded cluster),
-# SKIP_TAP=1.
+# SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_TAP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -77,7 +76,9 @@ run_installcheck() {
 
 # The test cluster: a keyring file with one key, readable only by the postgres user.
 KEYRING="$WORK/cluster/keyring"
+# The key settings are used only with the library preloaded (a shared or a session preload).
 mcp_cluster_start "$WORK/cluster" \
+    "shared_preload_libraries = 'mcp_platform'" \
     "mcp_platform.key_file = '$KEYRING'" \
     "log_min_messages = warning"
 mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
@@ -97,33 +98,20 @@ if [ "${SKIP_STRESS:-0}" != 1 ]; then
 fi
 mcp_cluster_stop
 
-# The suite again with the other key source: a key command that prints the keyring
-# (stored outside the data directory, readable only by the postgres user).
+# The suite again with the other key source, a key command that prints the keyring (stored
+# outside the data directory, readable only by the postgres user), and the other preload:
+# session_preload_libraries.
 KEYDIR="$WORK/keycmd"
 mkdir -p "$KEYDIR"
 mcp_write_keyring "$KEYDIR/keyring" "1 $(mcp_random_key)"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$KEYDIR"
 chmod 700 "$KEYDIR"
 mcp_cluster_start "$WORK/cluster2" \
+    "session_preload_libraries = 'mcp_platform'" \
     "mcp_platform.key_command = 'cat $KEYDIR/keyring'" \
     "log_min_messages = warning"
 run_installcheck "key command"
 mcp_cluster_stop
-
-# The suite again with mcp_platform in shared_preload_libraries: preloading must change
-# nothing. (The background worker itself is tested by test/t/030_maintenance_worker.pl.)
-if [ "${SKIP_WORKER:-0}" != 1 ]; then
-    # the keyring first: the postmaster loads the library, and the key, at start
-    mkdir -p "$WORK/preload"
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/preload"
-    mcp_write_keyring "$WORK/preload/keyring" "1 $(mcp_random_key)"
-    mcp_cluster_start "$WORK/preload" \
-        "shared_preload_libraries = 'mcp_platform'" \
-        "mcp_platform.key_file = '$WORK/preload/keyring'" \
-        "log_min_messages = warning"
-    run_installcheck "preloaded"
-    mcp_cluster_stop
-fi
 
 # The TAP tests (test/t/*.pl: PostgreSQL::Test::Cluster, servers of their own): no plaintext
 # in log, heap or WAL; pg_dump/pg_restore; the maintenance worker; crash recovery; the key

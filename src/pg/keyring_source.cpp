@@ -183,6 +183,13 @@ Keyring& CurrentKeyring() {
     }
     // Old keys are dropped (and wiped) first: a failed reload must not keep using them.
     g_keyring.reset();
+    if (!LibraryPreloaded())
+        throw SqlError(sqlstate::kNoKey, "mcp_platform is not preloaded, so its key settings are not used",
+                       "The key settings are used only when mcp_platform is in "
+                       "shared_preload_libraries or session_preload_libraries: otherwise a role "
+                       "could read them with SHOW in a session that has not loaded the library.",
+                       "Add mcp_platform to shared_preload_libraries in postgresql.conf and "
+                       "restart the server.");
     if (!IsSet(settings::key_file) && !IsSet(settings::key_command))
         throw SqlError(sqlstate::kNoKey, "no encryption key is configured",
                        "Neither mcp_platform.key_file nor mcp_platform.key_command is set.",

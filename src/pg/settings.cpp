@@ -18,6 +18,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 }
 
 namespace mcp_platform {
@@ -116,7 +117,41 @@ bool IsKeySource(const char* name) {
 
 }  // namespace
 
+namespace {
+
+bool g_preloaded = false;
+
+// Whether a library list setting (as SHOW prints it) names this library: "mcp_platform",
+// "$libdir/mcp_platform" or either with ".so", among comma-separated, possibly quoted items.
+bool ListsThisLibrary(const char* setting) {
+    const char* value = GetConfigOption(setting, true, false);
+    if (value == nullptr) return false;
+    char* copy = pstrdup(value);
+    List* items = NIL;
+    bool listed = false;
+    if (SplitDirectoriesString(copy, ',', &items)) {
+        ListCell* cell;
+        foreach (cell, items) {
+            const char* item = static_cast<const char*>(lfirst(cell));
+            const char* base = strrchr(item, '/');
+            base = base != nullptr ? base + 1 : item;
+            if (strcmp(base, "mcp_platform") == 0 || strcmp(base, "mcp_platform.so") == 0)
+                listed = true;
+        }
+    }
+    list_free_deep(items);
+    pfree(copy);
+    return listed;
+}
+
+}  // namespace
+
+bool LibraryPreloaded() { return g_preloaded; }
+
 void DefineSettings() {
+    g_preloaded = process_shared_preload_libraries_in_progress ||
+                  ListsThisLibrary("shared_preload_libraries") ||
+                  ListsThisLibrary("session_preload_libraries");
     DefineCredentialSettings();
     DefineAuditSettings();
     // Last: any other mcp_platform.* name is refused from now on (placeholders already set

@@ -9,6 +9,11 @@ namespace mcp_platform {
 // Defines every mcp_platform.* setting and reserves the prefix (called once, from _PG_init).
 void DefineSettings();
 
+// Whether the library is preloaded (shared_preload_libraries or session_preload_libraries):
+// only then are the key settings defined, superuser-only, before any role can SHOW them, and
+// only then does the extension use them. Decided once, in _PG_init.
+bool LibraryPreloaded();
+
 namespace settings {
 
 extern char* key_file;               // mcp_platform.key_file: keyring file (superuser only)

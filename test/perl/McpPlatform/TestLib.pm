@@ -60,7 +60,9 @@ sub mcp_keyring_file
 # mcp_node($name, %opts): a new node with the extension's keyring configured.
 #   keys       => [[version, hex], ...]    default: one random key, version 1
 #   key_source => 'file' | 'command'      mcp_platform.key_file, or a key_command that cats it
-#   preload    => 1                        shared_preload_libraries = 'mcp_platform'
+#   preload    => 'shared' (default) | 'session' | 0
+#                                          shared_preload_libraries or session_preload_libraries
+#                                          = 'mcp_platform' (the key settings need one of them)
 #   conf       => [lines]                  more postgresql.conf lines (after the defaults)
 #   start      => 0                        return it initialised but not started
 # Defaults: log_statement = none (Cluster.pm logs every statement, secrets in literals
@@ -89,7 +91,10 @@ sub mcp_node
 	{
 		die "unknown key_source '$source'";
 	}
-	push @conf, "shared_preload_libraries = 'mcp_platform'" if $opts{preload};
+	# the key settings are used only with the library preloaded
+	my $preload = $opts{preload} // 'shared';
+	push @conf, "shared_preload_libraries = 'mcp_platform'" if $preload eq 'shared' || $preload eq '1';
+	push @conf, "session_preload_libraries = 'mcp_platform'" if $preload eq 'session';
 	push @conf, @{ $opts{conf} // [] };
 	$node->append_conf('postgresql.conf', join("\n", @conf));
 
