@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Audit log at scale (SPEC §10), as ratios against baselines measured in the same run:
+# Audit log at scale, as ratios against baselines measured in the same run:
 #   1. removing 90-day-expired rows: mcp.cleanup_old_token_audit_logs('90 days') on the
 #      partitioned log vs a plain DELETE … WHERE created_at < now() - '90 days' on an
 #      unpartitioned copy of the same rows — time, WAL bytes (EXPLAIN (ANALYZE, WAL): the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of plan-limit enforcement (SPEC §10), on a throwaway cluster, printing ratios
+# Benchmark of plan-limit enforcement, on a throwaway cluster, printing ratios
 # against baselines measured in the same run (medians of ROUNDS runs of DURATION seconds,
 # configurations interleaved round by round):
 #   1. instance creation, 8 clients, many users on pro plans: the C trigger vs the same INSERT

@@ -1,4 +1,4 @@
--- mcp.log_token_operation (SPEC §7) and the daily partitions of mcp.token_audit_log.
+-- mcp.log_token_operation and the daily partitions of mcp.token_audit_log.
 -- Times are relative to now(); partition names are checked through booleans, so the output
 -- does not depend on the date.
 \set VERBOSITY terse

@@ -1,4 +1,4 @@
--- mcp.cleanup_old_token_audit_logs (SPEC §7): expired day partitions are dropped whole, the
+-- mcp.cleanup_old_token_audit_logs: expired day partitions are dropped whole, the
 -- boundary day is trimmed, the exact number of removed rows is returned, nothing younger than
 -- the retention is touched. Times are relative to now().
 \set VERBOSITY terse

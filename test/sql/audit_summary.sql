@@ -1,4 +1,4 @@
--- token_audit_summary (SPEC §7): equal to the plain 30-day aggregate over the raw log in every
+-- token_audit_summary: equal to the plain 30-day aggregate over the raw log in every
 -- state of the rollup (nothing rolled up, rolled up, a late row in a rolled-up day, rows at the
 -- window's edge), unchanged by retention, and showing only the current tenant's rows.
 \set VERBOSITY terse

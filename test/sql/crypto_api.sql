@@ -1,4 +1,4 @@
--- The tenant-checked credential API (SPEC §4): round trips, every SQLSTATE of the issue
+-- The tenant-checked credential API: round trips, every SQLSTATE of the API
 -- through real cases, ciphertext at rest, audit rows without secrets. The key source is the
 -- one the test command configured (a keyring file, or a key command in the second run).
 \set VERBOSITY default

@@ -1,4 +1,4 @@
--- Key sources and rotation (SPEC §4, issue #3 points 2 and 4), in a database of its own (its
+-- Key sources and rotation, in a database of its own (its
 -- own mcp.key_check). Keyring files are written into the data directory by COPY (then made
 -- mode 0600) and selected with ALTER SYSTEM + reload, the way a DBA would.
 \set VERBOSITY default

@@ -1,4 +1,4 @@
--- Counters that never drift (SPEC §5): after a scripted mix of every operation — API calls,
+-- Counters that never drift: after a scripted mix of every operation — API calls,
 -- plain INSERT/UPDATE/DELETE, expiry, plan changes, cascades — mcp.verify_counters() is empty
 -- and mcp.service_stats is exact. Also: record_usage, expire_instances, set_plan, and that
 -- verify_counters really reports drift.

@@ -1,4 +1,4 @@
--- Plan-limit enforcement (SPEC §5): every path that makes an instance active is checked by
+-- Plan-limit enforcement: every path that makes an instance active is checked by
 -- the C trigger, with MC001 naming the plan and the limit. Runs mostly as mcp_app with a
 -- tenant set, as the platform backend does.
 \set VERBOSITY default

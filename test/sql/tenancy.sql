@@ -1,4 +1,4 @@
--- Tenant isolation (SPEC §6): run as mcp_app, a tenant sees and changes only its own rows;
+-- Tenant isolation: run as mcp_app, a tenant sees and changes only its own rows;
 -- with no tenant set, no rows; the table owner does not bypass it (FORCE ROW LEVEL SECURITY).
 \set VERBOSITY terse
 SET search_path = mcp, public;

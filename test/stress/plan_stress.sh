@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stress test of plan-limit enforcement (SPEC §5), run by scripts/test.sh against its running
+# Stress test of plan-limit enforcement, run by scripts/test.sh against its running
 # throwaway cluster (PGHOST/PGPORT set): pgbench with 16 clients hammers one free user
 # (limit 1) with every activation path — create, plain insert, reactivation, renewal,
 # instances that go stale within milliseconds, deactivation, deletion, expiry — at READ

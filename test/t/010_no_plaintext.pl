@@ -1,4 +1,4 @@
-# The canary test (issue #3): a random canary secret goes through every credential API
+# The canary test: a random canary secret goes through every credential API
 # function as bind parameters (pgbench -M extended), including calls that fail, with
 # log_min_messages = debug5. Then the canary must not appear in the server log, in the raw
 # bytes of any relation file of the database, or in the WAL (raw segments and pg_waldump).

@@ -1,4 +1,4 @@
-# pg_dump / pg_restore round trip of a populated database (SPEC §8):
+# pg_dump / pg_restore round trip of a populated database:
 #  1. every table of schema mcp (tenants, plans, instances, ciphertexts, audit log with its day
 #     partitions, rollups, key check) is identical after the README's restore recipe;
 #  2. restored ciphertexts decrypt with the same keyring;
