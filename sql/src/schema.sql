@@ -24,8 +24,11 @@ CREATE OR REPLACE TRIGGER users_set_updated_at BEFORE UPDATE ON mcp.users
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at();
 CREATE OR REPLACE TRIGGER auto_assign_free_plan AFTER INSERT ON mcp.users
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.assign_default_plan();
+-- A tenant sees and updates its own row only. Sign-up and the login lookup go through
+-- mcp.sign_up and mcp.find_user; deleting an account is mcp.erase_user (mcp_admin).
+SELECT mcp_internal.make_tenant_table('mcp.users', 'id');
 REVOKE ALL ON mcp.users FROM PUBLIC, mcp_app, mcp_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON mcp.users TO mcp_app;
+GRANT SELECT, UPDATE (email, name) ON mcp.users TO mcp_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON mcp.users TO mcp_admin;
 SELECT pg_catalog.pg_extension_config_dump('mcp.users', '');
 

@@ -61,9 +61,11 @@ COMMENT ON FUNCTION mcp_internal.credential_instance(uuid) IS
     'the current tenant''s instance (its user_id and service type); 42501 when it is not the tenant''s';
 REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid) FROM PUBLIC, mcp_app, mcp_admin;
 
--- Row-level security of one tenant table: enabled and forced, the tenant policy and the admin
--- policy. Called right after each tenant table is created; idempotent.
-CREATE OR REPLACE FUNCTION mcp_internal.make_tenant_table(tbl regclass) RETURNS void
+-- Row-level security of a tenant table: enabled and forced, the tenant policy (the row's
+-- tenant column is the transaction's tenant) and the admin policy. Called right after each
+-- tenant table is created (for users, the tenant column is id); idempotent.
+CREATE OR REPLACE FUNCTION mcp_internal.make_tenant_table(tbl regclass, tenant_column name DEFAULT 'user_id')
+    RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -72,16 +74,16 @@ BEGIN
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
     EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', tbl);
     EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
-                   'USING (user_id = (SELECT mcp.current_user_id())) '
-                   'WITH CHECK (user_id = (SELECT mcp.current_user_id()))', tbl);
+                   'USING (%2$I = (SELECT mcp.current_user_id())) '
+                   'WITH CHECK (%2$I = (SELECT mcp.current_user_id()))', tbl, tenant_column);
     EXECUTE format('DROP POLICY IF EXISTS admin_all ON %s', tbl);
     EXECUTE format('CREATE POLICY admin_all ON %s AS PERMISSIVE FOR ALL TO mcp_admin '
                    'USING (true) WITH CHECK (true)', tbl);
 END
 $$;
-COMMENT ON FUNCTION mcp_internal.make_tenant_table(regclass) IS
+COMMENT ON FUNCTION mcp_internal.make_tenant_table(regclass, name) IS
     'enables and forces row-level security on a tenant table with the tenant and admin policies';
-REVOKE ALL ON FUNCTION mcp_internal.make_tenant_table(regclass) FROM PUBLIC, mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp_internal.make_tenant_table(regclass, name) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- BEFORE UPDATE trigger of every table with updated_at; its arguments name immutable columns.
 CREATE OR REPLACE FUNCTION mcp_internal.set_updated_at() RETURNS trigger

@@ -133,9 +133,12 @@ SELECT code_verifier IS NOT NULL AS verifier FROM mcp.complete_oauth(:'st');
 SELECT mcp.store_oauth_tokens(:'oauth_inst', 'access', 'refresh', pg_catalog.now(), 'scope');
 SELECT pg_catalog.count(*) AS claimed FROM mcp.claim_token_refresh('1 hour', 10);
 COMMIT;
--- sign-up (the free-plan trigger) and a profile update (the updated_at trigger)
-INSERT INTO mcp.users (email) VALUES ('hostile2@example.com');
-UPDATE mcp.users SET name = 'Eve' WHERE email OPERATOR(pg_catalog.=) 'hostile2@example.com'::pg_catalog.text;
+-- sign-up (the free-plan trigger), the login lookup, and a profile update (the updated_at
+-- trigger; the tenant's own row)
+SELECT pg_catalog.set_config('mcp.user_id', 'e0000000-0000-0000-0000-00000000000e', false) IS NOT NULL AS tenant;
+SELECT mcp.sign_up('hostile2@example.com') IS NOT NULL AS signed_up;
+SELECT mcp.find_user('hostile2@example.com') IS NOT NULL AS found;
+UPDATE mcp.users SET name = 'Eve' WHERE email OPERATOR(pg_catalog.=) 'hostile@example.com'::pg_catalog.text;
 RESET ROLE;
 RESET search_path;
 
