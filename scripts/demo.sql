@@ -12,8 +12,8 @@ RESET ROLE;
 
 \echo '--- 2. a user signs up (as the backend role mcp_app); a free plan is assigned by trigger'
 SET ROLE mcp_app;
-INSERT INTO mcp.users (email, name) VALUES ('ada@example.com', 'Ada') RETURNING id AS ada \gset
-INSERT INTO mcp.users (email, name) VALUES ('bob@example.com', 'Bob') RETURNING id AS bob \gset
+SELECT mcp.sign_up('ada@example.com', 'Ada') AS ada \gset
+SELECT mcp.sign_up('bob@example.com', 'Bob') AS bob \gset
 
 \echo '--- 3. the backend sets the tenant for its transaction; RLS shows only that tenant'
 BEGIN;

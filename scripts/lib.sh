@@ -72,6 +72,7 @@ mcp_free_port() {
 }
 
 # mcp_cluster_start DIR [postgresql.conf lines...]: initdb + start; exports PGHOST/PGPORT/PGUSER.
+# mcp_platform is in shared_preload_libraries unless a line sets a *_preload_libraries itself.
 # The directory is owned by the postgres user; a keyring for tests can be written there.
 mcp_cluster_start() {
     local dir=$1; shift
@@ -89,8 +90,13 @@ mcp_cluster_start() {
         echo "fsync = off"
         echo "max_connections = 60"
         echo "log_line_prefix = '%m [%p] %q%a '"
-        local line
-        for line in "$@"; do echo "$line"; done
+        local line preload=shared
+        for line in "$@"; do
+            echo "$line"
+            case $line in *preload_libraries*) preload=given ;; esac
+        done
+        # the extension uses its key settings only when it is preloaded
+        if [ "$preload" = shared ]; then echo "shared_preload_libraries = 'mcp_platform'"; fi
     } | mcp_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
     mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 9>&- ||
         { cat "$dir/server.log"; return 1; }
