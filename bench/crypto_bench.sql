@@ -95,7 +95,7 @@ VALUES ('bench_gh', 'GitHub', 7501, 'api_key'), ('bench_gm', 'Gmail', 7502, 'oau
 INSERT INTO mcp.users (id, email) VALUES ('be000000-0000-0000-0000-00000000000a', 'bench@example.com');
 UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL WHERE user_id = 'be000000-0000-0000-0000-00000000000a';
 INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status, custom_name)
-SELECT 'be000000-0000-0000-0000-00000000000a', t.mcp_service_id, 'inactive', t.type || '-' || i
+SELECT 'be000000-0000-0000-0000-00000000000a', t.mcp_service_id, 'active', t.type || '-' || i
   FROM generate_series(1, :n_api) i, mcp.mcp_table t WHERE t.mcp_service_name IN ('bench_gh', 'bench_gm');
 CREATE TABLE api_inputs AS
 SELECT s.instance_id, t.type, CASE t.type WHEN 'api_key' THEN '120 B' ELSE '4 KiB' END AS size,

@@ -11,7 +11,8 @@ CREATE OR REPLACE FUNCTION mcp_internal.check_secret_length(what text, secret te
 AS $$
 BEGIN
     IF pg_catalog.char_length(secret) > max_chars THEN
-        RAISE EXCEPTION '% is longer than % characters', what, max_chars USING ERRCODE = '22001';
+        RAISE EXCEPTION '% is longer than % characters', what, max_chars USING ERRCODE = '22001',
+            DETAIL = format('field=%s max_chars=%s', what, max_chars);
     END IF;
 END
 $$;
@@ -139,7 +140,7 @@ BEGIN
        AND c.client_id IS NOT NULL;
     GET DIAGNOSTICS found_row = ROW_COUNT;
     IF NOT found_row THEN
-        RAISE EXCEPTION 'instance % has no OAuth client', begin_oauth.instance_id USING ERRCODE = '22023',
+        RAISE EXCEPTION 'instance % has no OAuth client', begin_oauth.instance_id USING ERRCODE = '55000',
             HINT = 'Call mcp.set_oauth_client first.';
     END IF;
     UPDATE mcp.mcp_service_table s SET oauth_status = 'pending'
@@ -228,7 +229,7 @@ BEGIN
        AND c.client_id IS NOT NULL;
     GET DIAGNOSTICS found_row = ROW_COUNT;
     IF NOT found_row THEN
-        RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '22023',
+        RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '55000',
             HINT = 'Call mcp.set_oauth_client first.';
     END IF;
     UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = now()
@@ -252,6 +253,14 @@ AS $$
 DECLARE
     inst record := mcp_internal.credential_instance(get_credentials.instance_id);
 BEGIN
+    IF NOT inst.service_active THEN
+        RAISE EXCEPTION 'the service of instance % is inactive', get_credentials.instance_id
+            USING ERRCODE = 'MC003';
+    END IF;
+    IF NOT inst.instance_active THEN
+        RAISE EXCEPTION 'instance % is not active', get_credentials.instance_id USING ERRCODE = 'MC004',
+            HINT = 'An inactive or expired instance hands out no credentials; renew or reactivate it first.';
+    END IF;
     RETURN QUERY
     SELECT inst.service_type,
            CASE WHEN c.api_key IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'api_key', c.api_key) END,
@@ -265,7 +274,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
-    'the decrypted credentials of one of the tenant''s instances';
+    'the decrypted credentials of one of the tenant''s active instances (MC004 instance not active, MC003 service inactive)';
 REVOKE ALL ON FUNCTION mcp.get_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid) TO mcp_app;
 

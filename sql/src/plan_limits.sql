@@ -186,7 +186,7 @@ GRANT EXECUTE ON FUNCTION mcp.repair_counters() TO mcp_admin;
 -- statements name the tenant), and the trigger enforces the plan exactly as for a plain
 -- INSERT or UPDATE.
 
--- Creates an active instance of a service; MC002 when the service is unknown or inactive,
+-- Creates an active instance of a service; MC002 when the service is unknown, MC003 inactive,
 -- MC001 beyond the plan limit.
 CREATE OR REPLACE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
                                     expires_at timestamptz DEFAULT NULL) RETURNS uuid
@@ -209,7 +209,7 @@ BEGIN
             USING ERRCODE = 'MC002';
     ELSIF NOT service_active THEN
         RAISE EXCEPTION 'service "%" is inactive', create_instance.service_name
-            USING ERRCODE = 'MC002',
+            USING ERRCODE = 'MC003',
                   DETAIL = 'An inactive service accepts no new or reactivated instances.';
     END IF;
     INSERT INTO mcp.mcp_service_table AS s (user_id, mcp_service_id, custom_name, expires_at, status)
@@ -219,7 +219,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz) IS
-    'creates an active instance of a service for the current tenant (MC002 unknown or inactive service, MC001 beyond the plan limit)';
+    'creates an active instance of a service for the current tenant (MC002 unknown service, MC003 inactive service, MC001 beyond the plan limit)';
 REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz) TO mcp_app, mcp_admin;
 
@@ -283,6 +283,50 @@ COMMENT ON FUNCTION mcp.expire_instances() IS
     'marks every visible active instance past its expires_at as expired; returns how many';
 REVOKE ALL ON FUNCTION mcp.expire_instances() FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.expire_instances() TO mcp_app, mcp_admin;
+
+-- The effective limit of a plan row now (NULL: unlimited), by the trigger's own rule: free 1,
+-- pro max_instances (NULL unlimited), a pro plan past its expires_at counts as free.
+CREATE OR REPLACE FUNCTION mcp_internal.effective_limit(plan_type text, max_instances integer, expires_at timestamptz)
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'mcp_effective_limit'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mcp_internal.effective_limit(text, integer, timestamptz) IS
+    'the effective instance limit of a plan row now (NULL: unlimited)';
+REVOKE ALL ON FUNCTION mcp_internal.effective_limit(text, integer, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- The current tenant's plan as the limit sees it: the stored terms, the effective plan and
+-- limit (a lapsed pro plan counts as free), its active instances (status 'active' and not
+-- past expires_at), and how many more it may activate now (0 when over the limit after a
+-- downgrade or a lapse; NULL: unlimited). MC301 without a tenant.
+CREATE OR REPLACE FUNCTION mcp.plan_status(
+    OUT plan_type text, OUT effective_plan text, OUT max_instances integer, OUT effective_limit integer,
+    OUT active_instances bigint, OUT remaining bigint, OUT expires_at timestamptz, OUT lapsed boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tenant uuid := mcp_internal.require_tenant();
+BEGIN
+    SELECT p.plan_type, p.max_instances, p.expires_at,
+           p.plan_type = 'pro' AND p.expires_at IS NOT NULL AND p.expires_at <= now(),
+           mcp_internal.effective_limit(p.plan_type, p.max_instances, p.expires_at),
+           (SELECT count(*) FROM mcp.mcp_service_table s
+             WHERE s.user_id = tenant AND s.status = 'active'
+               AND (s.expires_at IS NULL OR s.expires_at > now()))
+      INTO plan_type, max_instances, expires_at, lapsed, effective_limit, active_instances
+      FROM mcp.user_plans p WHERE p.user_id = tenant;
+    IF NOT FOUND THEN
+        RETURN;  -- no plan: every column NULL
+    END IF;
+    effective_plan := CASE WHEN lapsed THEN 'free' ELSE plan_type END;
+    -- NULL when unlimited (greatest() would ignore the NULL limit)
+    remaining := CASE WHEN effective_limit IS NOT NULL THEN greatest(effective_limit - active_instances, 0) END;
+END
+$$;
+COMMENT ON FUNCTION mcp.plan_status() IS
+    'the current tenant''s plan: stored and effective plan and limit, active instances, remaining slots, expiry, lapsed';
+REVOKE ALL ON FUNCTION mcp.plan_status() FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.plan_status() TO mcp_app, mcp_admin;
 
 -- Admin: sets a user's plan. free: max_instances 1, no expiry; pro: unlimited
 -- (max_instances NULL; set a cap with UPDATE mcp.user_plans), optional expires_at after which

@@ -20,7 +20,8 @@ CREATE OR REPLACE FUNCTION mcp_internal.setting(name text) RETURNS text
 COMMENT ON FUNCTION mcp_internal.setting(text) IS 'current value of an mcp_platform.* setting (not the key settings)';
 REVOKE ALL ON FUNCTION mcp_internal.setting(text) FROM PUBLIC, mcp_app, mcp_admin;
 
--- The transaction's tenant, or 42501 when none is set.
+-- The transaction's tenant, or MC301 when none is set (an application bug, unlike 42501:
+-- "not yours").
 CREATE OR REPLACE FUNCTION mcp_internal.require_tenant() RETURNS uuid
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -29,26 +30,30 @@ DECLARE
     tenant uuid := mcp.current_user_id();
 BEGIN
     IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set' USING ERRCODE = '42501',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first.';
+        RAISE EXCEPTION 'no tenant set in this transaction' USING ERRCODE = 'MC301',
+            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first, in the same transaction.';
     END IF;
     RETURN tenant;
 END
 $$;
-COMMENT ON FUNCTION mcp_internal.require_tenant() IS 'the transaction''s tenant; 42501 when none is set';
+COMMENT ON FUNCTION mcp_internal.require_tenant() IS 'the transaction''s tenant; MC301 when none is set';
 REVOKE ALL ON FUNCTION mcp_internal.require_tenant() FROM PUBLIC, mcp_app, mcp_admin;
 
--- The calling tenant's instance and its service type; 42501 when no tenant is set or the
--- instance is not the tenant's (the two cases are not told apart to other tenants). Every API
--- function that takes an instance_id starts with it.
-CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, OUT user_id uuid, OUT service_type text)
+-- The calling tenant's instance: its user_id and service type, whether the instance is active
+-- (status 'active' and not past expires_at) and whether its service is; MC301 when no tenant
+-- is set, 42501 when the instance is not the tenant's (not told apart from "does not exist").
+-- Every API function that takes an instance_id starts with it.
+CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, OUT user_id uuid, OUT service_type text,
+                                                            OUT instance_active boolean, OUT service_active boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tenant uuid := mcp_internal.require_tenant();
 BEGIN
-    SELECT s.user_id, t.type INTO user_id, service_type
+    SELECT s.user_id, t.type,
+           s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()), t.is_active
+      INTO user_id, service_type, instance_active, service_active
       FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
      WHERE s.user_id = tenant AND s.instance_id = credential_instance.instance_id;
     IF user_id IS NULL THEN
@@ -58,7 +63,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION mcp_internal.credential_instance(uuid) IS
-    'the current tenant''s instance (its user_id and service type); 42501 when it is not the tenant''s';
+    'the current tenant''s instance (user_id, service type, whether it and its service are active); 42501 when it is not the tenant''s';
 REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- Row-level security of a tenant table: enabled and forced, the tenant policy (the row's

@@ -12,7 +12,10 @@ namespace mcp_platform {
 // SQLSTATEs owned by the project (README "Reference"); never change their meaning.
 namespace sqlstate {
 inline constexpr const char kPlanLimit[] = "MC001";
-inline constexpr const char kServiceInactive[] = "MC002";
+inline constexpr const char kServiceUnknown[] = "MC002";   // release 1.0: also inactive
+inline constexpr const char kServiceInactive[] = "MC003";
+inline constexpr const char kInstanceNotActive[] = "MC004";
+inline constexpr const char kNoTenant[] = "MC301";          // release 1.0: 42501
 inline constexpr const char kNoKey[] = "MC101";
 inline constexpr const char kDecryptFailed[] = "MC102";
 inline constexpr const char kMalformedCiphertext[] = "MC103";
@@ -21,6 +24,7 @@ inline constexpr const char kCredentialTypeMismatch[] = "MC202";
 inline constexpr const char kInsufficientPrivilege[] = "42501";
 inline constexpr const char kStringTooLong[] = "22001";
 inline constexpr const char kInvalidParameter[] = "22023";
+inline constexpr const char kFailedPrecondition[] = "55000";
 inline constexpr const char kInternal[] = "XX000";
 }  // namespace sqlstate
 

@@ -36,8 +36,8 @@ void FormatLimitError(const PlanView& plan, long active_instances, char* message
     else
         std::snprintf(message, message_size, "plan limit reached: the %s plan allows %ld active %s",
                       plan.is_pro ? "pro" : "free", limit, noun);
-    std::snprintf(detail, detail_size, "The user has %ld active %s.", active_instances,
-                  active_instances == 1 ? "instance" : "instances");
+    // Fixed, documented form for programs: the effective limit and the user's active count.
+    std::snprintf(detail, detail_size, "limit=%ld active=%ld", limit, active_instances);
     if (plan.is_pro && !plan.plan_expired)
         std::snprintf(
             hint, hint_size,

@@ -41,7 +41,8 @@ struct PlanView {
 long EffectiveLimit(const PlanView& plan) noexcept;
 
 // Writes the MC001 message, detail and hint (PostgreSQL style: lowercase message, no trailing
-// period; detail and hint are sentences). Each buffer is always NUL-terminated.
+// period; the hint is a sentence). The detail has a fixed form programs may parse:
+// "limit=<effective limit> active=<active instances>". Each buffer is always NUL-terminated.
 void FormatLimitError(const PlanView& plan, long active_instances, char* message,
                       std::size_t message_size, char* detail, std::size_t detail_size, char* hint,
                       std::size_t hint_size) noexcept;

@@ -13,7 +13,7 @@ void RaisePending(const PendingError& pending) {
             return;
         case PendingError::kSql: {
             const char* s = pending.sqlstate;
-            int code = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+            int code = SqlStateCode(s);
             ereport(ERROR, (errcode(code), errmsg_internal("%s", pending.message),
                             pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
                             pending.hint[0] ? errhint("%s", pending.hint) : 0));

@@ -99,6 +99,9 @@ auto PgGuard(F&& f) -> decltype(f()) {
     throw PgError(edata);
 }
 
+// The integer code of a five-character SQLSTATE (core/errors.hpp), for errcode().
+inline int SqlStateCode(const char* s) { return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]); }
+
 namespace boundary_detail {
 
 // Plain data copied out of an exception before it is destroyed.

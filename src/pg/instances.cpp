@@ -3,11 +3,13 @@
 // security and the explicit tenant filter both apply, and an instance that is not the
 // tenant's (or no tenant at all) is refused with 42501. The other instance functions are SQL
 // (sql/install/40_plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
+#include "core/errors.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi_util.hpp"
 
 extern "C" {
 #include "postgres.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -35,8 +37,13 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
     Datum instance_id = PG_GETARG_DATUM(0);
     const char* tenant = GetConfigOption("mcp.user_id", true, false);
     if (tenant == nullptr || tenant[0] == '\0')
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("no tenant set"),
-                        errhint("SELECT set_config('mcp.user_id', <user id>, true) first.")));
+        ereport(ERROR,
+                (errcode(OidIsValid(get_namespace_oid("mcp_internal", true))
+                             ? mcp_platform::SqlStateCode(mcp_platform::sqlstate::kNoTenant)
+                             : ERRCODE_INSUFFICIENT_PRIVILEGE),  // release 1.0's code
+                 errmsg("no tenant set in this transaction"),
+                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
+                         "transaction.")));
     Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");

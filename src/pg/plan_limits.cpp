@@ -336,11 +336,16 @@ void CheckServiceActive(const Catalog& c, Datum service_id) {
     UnregisterSnapshot(snapshot);
     index_close(index, NoLock);
     table_close(rel, NoLock);
+    namespace state = mcp_platform::sqlstate;
     if (!found)
-        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
+        ereport(ERROR, (errcode(mcp_platform::SqlStateCode(state::kServiceUnknown)),
                         errmsg("service %s does not exist", UuidText(service_id))));
+    // Release 1.0 (no schema mcp_internal yet) reported an inactive service as MC002 too.
+    const char* inactive_state = OidIsValid(get_namespace_oid("mcp_internal", true))
+                                     ? state::kServiceInactive
+                                     : state::kServiceUnknown;
     if (!active)
-        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '2')),
+        ereport(ERROR, (errcode(mcp_platform::SqlStateCode(inactive_state)),
                         errmsg("service \"%s\" is inactive", name),
                         errdetail("An inactive service accepts no new or reactivated instances.")));
 }
@@ -348,13 +353,14 @@ void CheckServiceActive(const Catalog& c, Datum service_id) {
 void RaiseLimitReached(Datum user_id, PlanResult result, const mcp_platform::PlanView& plan,
                        long active) {
     if (result == PlanResult::kNoPlan)
-        ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '1')),
+        ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kPlanLimit)),
                         errmsg("plan limit reached: user %s has no plan", UuidText(user_id)),
                         errhint("Assign one with mcp.set_plan().")));
     char message[256], detail[256], hint[256];
     mcp_platform::FormatLimitError(plan, active, message, sizeof message, detail, sizeof detail,
                                    hint, sizeof hint);
-    ereport(ERROR, (errcode(MAKE_SQLSTATE('M', 'C', '0', '0', '1')), errmsg_internal("%s", message),
+    ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kPlanLimit)),
+                    errmsg_internal("%s", message),
                     errdetail_internal("%s", detail), errhint("%s", hint)));
 }
 
@@ -438,4 +444,22 @@ MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
         if (result != PlanResult::kDone) RaiseLimitReached(user_id, result, plan, active);
     }
     return PointerGetDatum(nullptr);
+}
+
+// mcp_internal.effective_limit(plan_type text, max_instances integer, expires_at timestamptz)
+// → integer: the limit the trigger enforces for such a plan row now (NULL: unlimited), from
+// the same rule (core/plan_rules).
+MCP_PG_FUNCTION_C(mcp_effective_limit) {
+    mcp_platform::PlanView plan;
+    if (!PG_ARGISNULL(0)) {
+        char* type = TextDatumGetCString(PG_GETARG_DATUM(0));
+        plan.is_pro = strcmp(type, "pro") == 0;
+    }
+    plan.has_max_instances = !PG_ARGISNULL(1);
+    plan.max_instances = plan.has_max_instances ? PG_GETARG_INT32(1) : 0;
+    plan.plan_expired =
+        !PG_ARGISNULL(2) && PG_GETARG_TIMESTAMPTZ(2) <= GetCurrentTransactionStartTimestamp();
+    long limit = mcp_platform::EffectiveLimit(plan);
+    if (limit < 0) PG_RETURN_NULL();
+    PG_RETURN_INT32((int32)limit);
 }

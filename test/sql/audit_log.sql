@@ -25,7 +25,7 @@ SELECT count(*) AS day_partitions FROM pg_inherits WHERE inhparent = 'mcp.token_
 
 -- ---- writing as the application, tenant A ---------------------------------------------------
 SET ROLE mcp_app;
--- no tenant set: 42501
+-- no tenant set: MC301
 SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'validate', 'success');
 \echo :LAST_ERROR_SQLSTATE
 BEGIN;

@@ -33,7 +33,7 @@ SELECT i.id::uuid, i.u::uuid, t.mcp_service_id
 
 -- ---- the backend role, tenant A ------------------------------------------------------------
 SET ROLE mcp_app;
--- no tenant set: 42501
+-- no tenant set: MC301
 SELECT mcp.set_api_key(:A1, 'sk-no-tenant');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM mcp.get_credentials(:A1);

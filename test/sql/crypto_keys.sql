@@ -51,10 +51,10 @@ INSERT INTO mcp.users (id, email) VALUES ('d0000000-0000-0000-0000-00000000000a'
 UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL;
 INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id, status)
 SELECT ('e0000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'd0000000-0000-0000-0000-00000000000a',
-       t.mcp_service_id, 'inactive'
+       t.mcp_service_id, 'active'
   FROM generate_series(1, 25) i JOIN mcp.mcp_table t ON t.mcp_service_name = 'keys_gh';
 INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id, status)
-SELECT 'e1000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-00000000000a', mcp_service_id, 'inactive'
+SELECT 'e1000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-00000000000a', mcp_service_id, 'active'
   FROM mcp.mcp_table WHERE mcp_service_name = 'keys_gm';
 
 -- ---- no key source: MC101 ------------------------------------------------------------------

@@ -62,7 +62,7 @@ SELECT mcp.record_usage('00000000-0000-0000-0000-00000000dead');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
 COMMIT;
--- no tenant (42501)
+-- no tenant (MC301)
 SELECT mcp.record_usage(:'u1_instance');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;

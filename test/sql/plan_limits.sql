@@ -243,7 +243,7 @@ ROLLBACK;
 RESET ROLE;
 UPDATE mcp_table SET is_active = true WHERE mcp_service_name = 'gmail';
 
--- ---- no tenant, another tenant's instance: 42501 ---------------------------------------------
+-- ---- no tenant (MC301), another tenant's instance (42501) ----------------------------------
 SET ROLE mcp_app;
 SELECT mcp.create_instance('github');
 \echo :LAST_ERROR_SQLSTATE

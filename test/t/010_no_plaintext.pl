@@ -27,7 +27,7 @@ INSERT INTO mcp.users (id, email) VALUES ('ca000000-0000-0000-0000-00000000000a'
                                          ('ca000000-0000-0000-0000-00000000000b', 'canary-b@example.com');
 UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL;
 INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id, status)
-SELECT i.id::uuid, i.u::uuid, t.mcp_service_id, 'inactive'
+SELECT i.id::uuid, i.u::uuid, t.mcp_service_id, 'active'
   FROM (VALUES ('ca100000-0000-0000-0000-000000000001', 'ca000000-0000-0000-0000-00000000000a', 'canary_gh'),
                ('ca300000-0000-0000-0000-000000000003', 'ca000000-0000-0000-0000-00000000000a', 'canary_gm'),
                ('cb100000-0000-0000-0000-000000000001', 'ca000000-0000-0000-0000-00000000000b', 'canary_gh')) AS i(id, u, svc)

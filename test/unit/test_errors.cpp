@@ -31,7 +31,11 @@ TEST(SqlError, IsCatchableAsStdException) {
 
 TEST(SqlError, ProjectSqlstatesAreStable) {
     EXPECT_STREQ(sqlstate::kPlanLimit, "MC001");
-    EXPECT_STREQ(sqlstate::kServiceInactive, "MC002");
+    EXPECT_STREQ(sqlstate::kServiceUnknown, "MC002");
+    EXPECT_STREQ(sqlstate::kServiceInactive, "MC003");
+    EXPECT_STREQ(sqlstate::kInstanceNotActive, "MC004");
+    EXPECT_STREQ(sqlstate::kNoTenant, "MC301");
+    EXPECT_STREQ(sqlstate::kFailedPrecondition, "55000");
     EXPECT_STREQ(sqlstate::kNoKey, "MC101");
     EXPECT_STREQ(sqlstate::kDecryptFailed, "MC102");
     EXPECT_STREQ(sqlstate::kMalformedCiphertext, "MC103");

@@ -62,18 +62,19 @@ Formatted Format(const PlanView& p, long active) {
 TEST(FormatLimitError, NamesThePlanAndTheLimit) {
     Formatted free_plan = Format(PlanView{false, true, 1, false}, 1);
     EXPECT_STREQ(free_plan.message, "plan limit reached: the free plan allows 1 active instance");
-    EXPECT_STREQ(free_plan.detail, "The user has 1 active instance.");
+    EXPECT_STREQ(free_plan.detail, "limit=1 active=1");
     EXPECT_STREQ(free_plan.hint,
                  "Deactivate or delete an active instance, or upgrade to the pro plan.");
 
     Formatted capped = Format(PlanView{true, true, 5, false}, 5);
     EXPECT_STREQ(capped.message, "plan limit reached: the pro plan allows 5 active instances");
-    EXPECT_STREQ(capped.detail, "The user has 5 active instances.");
+    EXPECT_STREQ(capped.detail, "limit=5 active=5");
 
     Formatted expired = Format(PlanView{true, false, 0, true}, 3);
     EXPECT_STREQ(expired.message,
                  "plan limit reached: the pro plan has expired and counts as the free plan, "
                  "which allows 1 active instance");
+    EXPECT_STREQ(expired.detail, "limit=1 active=3");
     EXPECT_STREQ(expired.hint, "Deactivate or delete an active instance, or renew the pro plan.");
 }
 
@@ -82,7 +83,7 @@ TEST(FormatLimitError, TruncatesSafely) {
     FormatLimitError(PlanView{}, 1, message, sizeof message, detail, sizeof detail, hint,
                      sizeof hint);
     EXPECT_EQ(std::string(message), "plan li");
-    EXPECT_EQ(std::string(detail), "The");
+    EXPECT_EQ(std::string(detail), "lim");
     EXPECT_EQ(std::string(hint), "");
 }
 

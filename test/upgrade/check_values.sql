@@ -8,9 +8,16 @@ SELECT s.custom_name, s.status, s.usage_count, c.auth_type, c.api_key
 COMMIT;
 BEGIN;
 SELECT set_config('mcp.user_id', 'b0000000-0000-0000-0000-00000000000b', true) IS NOT NULL AS tenant_bob;
+-- an instance that is not active hands out no credentials (1.1: MC004): read active ones only
 SELECT s.custom_name, s.status, c.client_id, c.client_secret, c.access_token, c.refresh_token,
        c.token_scope, c.oauth_status
-  FROM mcp.mcp_service_table s LEFT JOIN LATERAL mcp.get_credentials(s.instance_id) c ON true
+  FROM (SELECT * FROM mcp.mcp_service_table x
+         WHERE x.status = 'active' AND (x.expires_at IS NULL OR x.expires_at > now())
+        OFFSET 0) s,
+       LATERAL mcp.get_credentials(s.instance_id) c
+ ORDER BY 1;
+SELECT s.custom_name, s.status FROM mcp.mcp_service_table s
+ WHERE NOT (s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()))
  ORDER BY 1;
 COMMIT;
 RESET ROLE;
