@@ -103,6 +103,7 @@ SELECT s.instance_id, t.type, CASE t.type WHEN 'api_key' THEN '120 B' ELSE '4 Ki
           AND i.id = split_part(s.custom_name, '-', 2)::int) AS p
   FROM mcp.mcp_service_table s JOIN mcp.mcp_table t USING (mcp_service_id)
  WHERE s.user_id = 'be000000-0000-0000-0000-00000000000a';
+SET mcp_platform.tenant_scope = session;  -- one connection acts for one tenant
 SELECT set_config('mcp.user_id', 'be000000-0000-0000-0000-00000000000a', false);
 SELECT count(mcp.set_oauth_client(instance_id, 'client', 'client-secret')) FROM api_inputs WHERE type = 'oauth';
 SELECT bench('120 B', 'encrypt', 'mcp.set_api_key (API)', :n_api,

@@ -7,9 +7,19 @@ CREATE OR REPLACE FUNCTION mcp.current_user_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'mcp_current_user_id'
     LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mcp.current_user_id() IS
-    'the transaction''s tenant: the mcp.user_id setting as uuid, NULL when unset (row-level security then shows no rows)';
+    'the transaction''s tenant: the mcp.user_id setting as uuid, NULL when unset (row-level security then shows no rows); MC301 when it was set at session level or in an earlier transaction';
 -- RLS policies call it with the privileges of whoever runs the query.
 GRANT EXECUTE ON FUNCTION mcp.current_user_id() TO PUBLIC;
+
+-- The tenant for the current transaction only (a local mcp.user_id, gone when the
+-- transaction ends): what a backend on a pooled connection calls first in each transaction.
+CREATE OR REPLACE FUNCTION mcp.set_tenant(user_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'mcp_set_tenant'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mcp.set_tenant(uuid) IS
+    'sets the tenant (mcp.user_id) for the current transaction only';
+REVOKE ALL ON FUNCTION mcp.set_tenant(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_tenant(uuid) TO mcp_app, mcp_admin;
 
 -- The current value of an mcp_platform.* setting as SHOW prints it. Calling it loads the
 -- library, so the setting is defined (with its default) even in a backend that has not used

@@ -6,6 +6,7 @@
 #include "core/errors.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi_util.hpp"
+#include "pg/tenant.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -35,8 +36,8 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
     Datum instance_id = PG_GETARG_DATUM(0);
-    const char* tenant = GetConfigOption("mcp.user_id", true, false);
-    if (tenant == nullptr || tenant[0] == '\0')
+    const char* tenant = mcp_platform::CurrentTenant();
+    if (tenant == nullptr)
         ereport(ERROR,
                 (errcode(OidIsValid(get_namespace_oid("mcp_internal", true))
                              ? mcp_platform::SqlStateCode(mcp_platform::sqlstate::kNoTenant)

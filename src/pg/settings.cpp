@@ -31,6 +31,7 @@ int active_key_version = 0;
 char* audit_retention = nullptr;
 int maintenance_interval = 3600;
 char* maintenance_databases = nullptr;
+int tenant_scope = kTenantScopeTransaction;
 
 }  // namespace settings
 
@@ -73,6 +74,23 @@ void DefineCredentialSettings() {
         "mcp_platform.token_refresh_lease",
         "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
         &token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+}
+
+const config_enum_entry kTenantScopes[] = {
+    {"transaction", kTenantScopeTransaction, false},
+    {"session", kTenantScopeSession, false},
+    {nullptr, 0, false},
+};
+
+void DefineTenancySettings() {
+    DefineCustomEnumVariable(
+        "mcp_platform.tenant_scope",
+        "Whether mcp.user_id counts only in the transaction that set it, or for the session.",
+        "transaction (the default): a tenant set at session level or left from an earlier "
+        "transaction is refused with MC301, so a pooled connection never carries one request's "
+        "tenant into the next. session: for tools that hold one connection per tenant.",
+        &settings::tenant_scope, kTenantScopeTransaction, kTenantScopes, PGC_SUSET, 0, nullptr,
+        nullptr, nullptr);
 }
 
 void DefineAuditSettings() {
@@ -153,6 +171,7 @@ void DefineSettings() {
                   ListsThisLibrary("shared_preload_libraries") ||
                   ListsThisLibrary("session_preload_libraries");
     DefineCredentialSettings();
+    DefineTenancySettings();
     DefineAuditSettings();
     // Last: any other mcp_platform.* name is refused from now on (placeholders already set
     // under the prefix are removed with a warning).

@@ -14,6 +14,9 @@ void DefineSettings();
 // only then does the extension use them. Decided once, in _PG_init.
 bool LibraryPreloaded();
 
+// mcp_platform.tenant_scope
+enum TenantScope { kTenantScopeTransaction = 0, kTenantScopeSession = 1 };
+
 namespace settings {
 
 extern char* key_file;               // mcp_platform.key_file: keyring file (superuser only)
@@ -22,6 +25,7 @@ extern int active_key_version;       // mcp_platform.active_key_version: 0 = hig
 extern char* audit_retention;        // mcp_platform.audit_retention: an interval, as text
 extern int maintenance_interval;     // mcp_platform.maintenance_interval, in seconds; 0 = off
 extern char* maintenance_databases;  // mcp_platform.maintenance_databases (preload only)
+extern int tenant_scope;             // mcp_platform.tenant_scope: a TenantScope
 
 }  // namespace settings
 }  // namespace mcp_platform

@@ -1,18 +1,93 @@
 // The tenant of the current transaction: the `mcp.user_id` setting, read by every RLS policy
-// as (SELECT mcp.current_user_id()) so it is evaluated once per query.
+// as (SELECT mcp.current_user_id()) so it is evaluated once per query, and set for one
+// transaction by mcp.set_tenant().
+#include "core/errors.hpp"
 #include "pg/boundary.hpp"
+#include "pg/settings.hpp"
+#include "pg/tenant.hpp"
 
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
+#include "catalog/namespace.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/uuid.h"
 }
 
+namespace mcp_platform {
+
+namespace {
+
+const char* const kTenantSetting = "mcp.user_id";
+
+// The setting's entry in the GUC table (a placeholder: "mcp" is not a reserved prefix), found
+// once it exists; entries are never freed, so the pointer stays valid.
+config_generic* g_tenant_guc = nullptr;
+
+config_generic* TenantGuc() {
+    if (g_tenant_guc != nullptr) return g_tenant_guc;
+    config_generic** vars = get_guc_variables();
+    int n = GetNumConfigOptions();
+    for (int i = 0; i < n; i++)
+        if (pg_strcasecmp(vars[i]->name, kTenantSetting) == 0) g_tenant_guc = vars[i];
+    return g_tenant_guc;
+}
+
+// Whether the value in effect was set for the current transaction: the newest entry of the
+// setting's stack is a local one (SET LOCAL, set_config(..., true)) or a function's SET
+// clause. A session-level SET leaves a GUC_SET entry until commit and no entry after it.
+bool SetForThisTransaction() {
+    config_generic* guc = TenantGuc();
+    if (guc == nullptr || guc->stack == nullptr) return false;
+    switch (guc->stack->state) {
+        case GUC_LOCAL:
+        case GUC_SET_LOCAL:
+        case GUC_SAVE:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+const char* CurrentTenant() {
+    const char* value = GetConfigOption(kTenantSetting, true, false);
+    if (value == nullptr || value[0] == '\0') return nullptr;
+    if (settings::tenant_scope == kTenantScopeTransaction && !SetForThisTransaction() &&
+        OidIsValid(get_namespace_oid("mcp_internal", true)))
+        ereport(ERROR,
+                (errcode(SqlStateCode(sqlstate::kNoTenant)),
+                 errmsg("no tenant set in this transaction"),
+                 errdetail("mcp.user_id holds a value set at session level or in an earlier "
+                           "transaction; on a pooled connection it would belong to another "
+                           "request."),
+                 errhint("Set the tenant in each transaction: SELECT mcp.set_tenant($1), or "
+                         "set_config('mcp.user_id', $1, true).")));
+    return value;
+}
+
+}  // namespace mcp_platform
+
 MCP_PG_FUNCTION_C(mcp_current_user_id) {
-    const char* value = GetConfigOption("mcp.user_id", true, false);
-    if (value == nullptr || value[0] == '\0') PG_RETURN_NULL();
+    const char* value = mcp_platform::CurrentTenant();
+    if (value == nullptr) PG_RETURN_NULL();
     // uuid_in reports a malformed value as 22P02 (invalid_text_representation).
     return DirectFunctionCall1(uuid_in, CStringGetDatum(value));
+}
+
+// mcp.set_tenant(user_id uuid): the tenant of the current transaction (a local setting,
+// gone at its end).
+MCP_PG_FUNCTION_C(mcp_set_tenant) {
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("user_id must not be null")));
+    char* text = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+    (void)set_config_option("mcp.user_id", text,
+                            superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+    PG_RETURN_VOID();
 }

@@ -3,6 +3,8 @@
 -- unknown service, MC003 inactive service, MC004 an instance that is not active, 55000 a failed
 -- precondition, 22001 naming the field, MC001 with "limit=N active=M" in its DETAIL; and
 -- mcp.plan_status(), which answers what the application would otherwise recompute.
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

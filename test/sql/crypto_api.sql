@@ -1,6 +1,8 @@
 -- The tenant-checked credential API: round trips, every SQLSTATE of the API
 -- through real cases, ciphertext at rest, audit rows without secrets. The key source is the
 -- one the test command configured (a keyring file, or a key command in the second run).
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,8 @@
 -- Key sources and rotation, in a database of its own (its
 -- own mcp.key_check). Keyring files are written into the data directory by COPY (then made
 -- mode 0600) and selected with ALTER SYSTEM + reload, the way a DBA would.
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SELECT current_database() AS regress_db \gset
@@ -9,6 +11,7 @@ DROP DATABASE IF EXISTS mcp_crypto_keys;
 CREATE DATABASE mcp_crypto_keys;
 \c mcp_crypto_keys
 SET client_min_messages = warning;
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 CREATE EXTENSION mcp_platform;

@@ -1,6 +1,8 @@
 -- What a backend (or a buggy one) can send and must not get away with: constraint errors that
 -- would quote a credential row, unbounded or unsafe text stored through the API, and writes to
 -- the columns that follow the credentials and the usage.
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

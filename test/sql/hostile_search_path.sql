@@ -5,6 +5,8 @@
 -- the plan-limit trigger's expiry sweep ran `=` from this schema as the superuser owner.)
 -- The hostile session's own statements below call only schema-qualified names, so any trap
 -- call comes from the extension.
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY terse
 SET client_min_messages = warning;
 

@@ -1,5 +1,7 @@
 -- Tenant isolation: run as mcp_app, a tenant sees and changes only its own rows;
 -- with no tenant set, no rows; the table owner does not bypass it (FORCE ROW LEVEL SECURITY).
+-- this file sets its tenants at session level (one connection, several transactions)
+SET mcp_platform.tenant_scope = session;
 \set VERBOSITY terse
 SET search_path = mcp, public;
 

@@ -60,7 +60,7 @@ sub call
 {
 	my ($expect, $sql, $returns_secret) = @_;
 	open my $fh, '>', $script or die $!;
-	print $fh "SET ROLE mcp_app;\nSELECT set_config('mcp.user_id', :tenant, false);\n$sql\n";
+	print $fh "SET mcp_platform.tenant_scope = session;\nSET ROLE mcp_app;\nSELECT set_config('mcp.user_id', :tenant, false);\n$sql\n";
 	close $fh;
 	my ($out, $err);
 	my $ok = IPC::Run::run(

@@ -149,9 +149,11 @@ for (1 .. 100)
 ok($seen_change, 'the changed key of version 1 is detected against the recorded fingerprint');
 my ($wrong_out, $wrong_err) = ('', '');
 $node->psql(
-	$dst, qq{SET mcp.user_id = '$user_b';
+	$dst, qq{BEGIN;
+SET LOCAL mcp.user_id = '$user_b';
 SELECT * FROM mcp.get_credentials('00000000-0000-0000-0000-0000000000b1');
-\\echo SQLSTATE :LAST_ERROR_SQLSTATE},
+\\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;},
 	on_error_stop => 0,
 	stdout        => \$wrong_out,
 	stderr        => \$wrong_err);

@@ -38,9 +38,11 @@ for my $case ([ 'false', qr/mcp_platform\.key_command failed/ ],
 	ok(mcp_wait_sql($node, 'postgres', "SELECT current_setting('mcp_platform.key_command') = '$bad'"),
 		"key_command = '$bad' in effect");
 	my ($rc, $out, $err) = $node->psql(
-		$db, "SET mcp.user_id = '$user';
+		$db, "BEGIN;
+SET LOCAL mcp.user_id = '$user';
 SELECT api_key FROM mcp.get_credentials('$instance');
-\\echo SQLSTATE :LAST_ERROR_SQLSTATE", on_error_stop => 0);
+\\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;", on_error_stop => 0);
 	like($out, qr/SQLSTATE MC101/, "key_command = '$bad': MC101");
 	like($err, $message, "key_command = '$bad': the message says why");
 	unlike($out . $err, qr/sk-keycmd/, "key_command = '$bad': no secret revealed");
