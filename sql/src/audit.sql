@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS mcp.token_audit_log (
 COMMENT ON TABLE mcp.token_audit_log IS
     'token operations per instance (partitioned by UTC day; rows outlive their instance); write with mcp.log_token_operation';
 CREATE TABLE IF NOT EXISTS mcp.token_audit_log_default PARTITION OF mcp.token_audit_log DEFAULT;
+COMMENT ON TABLE mcp.token_audit_log_default IS
+    'rows whose UTC day has no partition yet; maintenance moves them into day partitions';
 CREATE INDEX IF NOT EXISTS token_audit_log_instance_created_idx ON mcp.token_audit_log (instance_id, created_at);
 CREATE INDEX IF NOT EXISTS token_audit_log_user_created_idx ON mcp.token_audit_log (user_id, created_at);
 CREATE INDEX IF NOT EXISTS token_audit_log_operation_idx ON mcp.token_audit_log (operation);
