@@ -30,6 +30,9 @@ DB=postgres
 psql -qX -v ON_ERROR_STOP=1 -d $DB <<SQL
 CREATE EXTENSION mcp_platform;
 CREATE ROLE mcp_bench LOGIN IN ROLE mcp_app;
+-- the plain-UPDATE baseline is what a backend owning the usage column would write by hand
+-- (mcp_app itself may not write it: mcp.record_usage does)
+GRANT UPDATE (usage_count) ON mcp.mcp_service_table TO mcp_bench;
 INSERT INTO mcp.mcp_table (mcp_service_name, display_name, port, type)
 SELECT 'svc' || i, 'Service ' || i, 7000 + i, 'api_key' FROM generate_series(1, 16) i;
 -- user i has the id 00000000-0000-0000-0000-<i, 12 digits>
