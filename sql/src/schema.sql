@@ -65,10 +65,11 @@ CREATE OR REPLACE TRIGGER user_plans_set_updated_at BEFORE UPDATE ON mcp.user_pl
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at('user_id');
 SELECT mcp_internal.make_tenant_table('mcp.user_plans');
 -- The counter column is written only by the trigger: mcp_admin may change a plan's terms,
--- not its count.
+-- not its count, and may not delete a plan row (a plan row re-inserted would restart the
+-- count at 0); a plan goes with its user (mcp.erase_user).
 REVOKE ALL ON mcp.user_plans FROM PUBLIC, mcp_app, mcp_admin;
 GRANT SELECT ON mcp.user_plans TO mcp_app;
-GRANT SELECT, DELETE ON mcp.user_plans TO mcp_admin;
+GRANT SELECT ON mcp.user_plans TO mcp_admin;
 GRANT INSERT (plan_id, user_id, plan_type, max_instances, features, expires_at),
       UPDATE (plan_type, max_instances, features, expires_at)
     ON mcp.user_plans TO mcp_admin;

@@ -45,6 +45,7 @@ extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -239,6 +240,71 @@ void InsertIndexEntries(Relation rel, HeapTuple tuple) {
     FreeExecutorState(estate);
 }
 
+// The counter is moved below the executor (simple_heap_update plus the table's index entries):
+// a trigger, a CHECK constraint, a stored generated column or a deferred unique or exclusion
+// constraint that the extension does not know would be silently skipped on those writes.
+// Refuse to move it, with a clear error, while the table has one (foreign-key triggers are
+// internal and fine; plain and immediate unique indexes are maintained and checked).
+void CheckPlansTableShape(Relation rel) {
+    static const char* const kChecks[] = {"user_plans_plan_type_check",
+                                          "user_plans_max_instances_check",
+                                          "user_plans_features_object",
+                                          "user_plans_active_instances_check"};
+    const char* what = nullptr;
+    const char* name = nullptr;
+    TriggerDesc* triggers = rel->trigdesc;
+    for (int i = 0; triggers != nullptr && what == nullptr && i < triggers->numtriggers; i++) {
+        const Trigger* trigger = &triggers->triggers[i];
+        if (trigger->tgisinternal || strcmp(trigger->tgname, "user_plans_set_updated_at") == 0)
+            continue;
+        what = "a trigger";
+        name = trigger->tgname;
+    }
+    TupleDesc desc = RelationGetDescr(rel);
+    TupleConstr* constr = desc->constr;
+    for (int i = 0; constr != nullptr && constr->has_generated_stored && what == nullptr &&
+                    i < desc->natts;
+         i++) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (!attr->attisdropped && attr->attgenerated == ATTRIBUTE_GENERATED_STORED) {
+            what = "a generated column";
+            name = NameStr(attr->attname);
+        }
+    }
+    for (int i = 0; constr != nullptr && what == nullptr && i < constr->num_check; i++) {
+        bool known = false;
+        for (const char* check : kChecks) known = known || strcmp(constr->check[i].ccname, check) == 0;
+        if (!known) {
+            what = "a CHECK constraint";
+            name = constr->check[i].ccname;
+        }
+    }
+    if (what == nullptr) {
+        List* indexes = RelationGetIndexList(rel);
+        ListCell* cell;
+        foreach (cell, indexes) {
+            HeapTuple tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
+            if (!HeapTupleIsValid(tuple)) continue;
+            bool deferred = !((Form_pg_index)GETSTRUCT(tuple))->indimmediate;
+            ReleaseSysCache(tuple);
+            if (deferred && what == nullptr) {
+                what = "a deferred constraint";
+                name = get_rel_name(lfirst_oid(cell));
+            }
+        }
+        list_free(indexes);
+    }
+    if (what != nullptr)
+        ereport(ERROR,
+                (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kFailedPrecondition)),
+                 errmsg("mcp.user_plans has %s \"%s\" that the plan-limit counter cannot honour",
+                        what, name),
+                 errdetail("The active-instance counter of mcp.user_plans is written below the "
+                           "executor: triggers, CHECK constraints, generated columns and deferred "
+                           "constraints added to the table would be skipped on those writes."),
+                 errhint("Drop it, or put it on a table of your own.")));
+}
+
 enum class PlanResult { kNoPlan, kNoRoom, kDone };
 
 // Moves the user's counter by delta: +1 (activation: only within the limit), 0 (revival: the
@@ -251,6 +317,7 @@ PlanResult ChangePlanCounter(const Catalog& c, Datum user_id, int delta, Timesta
     // visible, as SPI would make them.
     CommandCounterIncrement();
     Relation rel = table_open(c.plans, RowExclusiveLock);
+    CheckPlansTableShape(rel);
     Relation index = index_open(c.plans_by_user, RowExclusiveLock);
     const bool xact_snapshot = IsolationUsesXactSnapshot();
     Snapshot snapshot = StatementSnapshot();
