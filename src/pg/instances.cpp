@@ -47,6 +47,9 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
                          "transaction.")));
     Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
 
+    // SECURITY DEFINER: the statement runs with the owner's rights, so never with the
+    // caller's search_path (its names and operators are schema-qualified as well).
+    int nest_level = mcp_platform::PinSearchPath();
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
@@ -58,5 +61,6 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
                         errmsg("instance %s does not belong to the current tenant",
                                DatumGetCString(DirectFunctionCall1(uuid_out, instance_id)))));
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    mcp_platform::RestoreSearchPath(nest_level);
     PG_RETURN_VOID();
 }
