@@ -17,6 +17,8 @@ SELECT count(*) AS objects_left_in_mcp FROM pg_depend d
 SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'mcp'::regnamespace)
      + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'mcp'::regnamespace)
      + (SELECT count(*) FROM pg_type WHERE typnamespace = 'mcp'::regnamespace) AS catalog_rows_in_mcp;
+-- the internal schema was the extension's own: it goes with it
+SELECT to_regnamespace('mcp_internal') IS NULL AS internal_schema_dropped;
 SELECT count(*) AS relations_left FROM pg_class WHERE relname ~ '^(users|user_plans|user_billing_details|mcp_table|mcp_service_table|mcp_credentials|token_audit)';
 SELECT count(*) AS functions_left FROM pg_proc WHERE prosrc ~ '^mcp_' OR probin ~ 'mcp_platform';
 SELECT count(*) AS policies_left FROM pg_policy WHERE polname IN ('tenant_isolation', 'admin_all');
