@@ -11,10 +11,19 @@ MCP_DEB_PACKAGES="postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSI
 
 mcp_log() { printf '\n=== %s\n' "$*"; }
 
-# Installs the Debian packages the project needs (as root); a non-root user must have them.
+# The Debian packages of the Node.js example (examples/node), only for what is missing: a node
+# (and npm) installed some other way is used as it is. On Debian 12 they give Node 18.
+mcp_node_packages() {
+    command -v node >/dev/null 2>&1 || echo nodejs
+    command -v npm >/dev/null 2>&1 || echo npm
+    return 0
+}
+
+# Installs the Debian packages the project needs, and those named as arguments (as root); a
+# non-root user must have them.
 mcp_install_deps() {
     local missing=() p
-    for p in $MCP_DEB_PACKAGES; do
+    for p in $MCP_DEB_PACKAGES "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -5,18 +5,25 @@
 # C++ unit tests (make unittest) and the fuzzers (make fuzz, bounded), installs the extension,
 # runs every pg_regress and isolation test (make installcheck) against a throwaway cluster as
 # the postgres user -- a keyring file with shared_preload_libraries, then a key command with
-# session_preload_libraries -- the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
+# session_preload_libraries -- the node-postgres example (examples/node: npm ci, node --test,
+# on the first cluster), the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
 # servers of their own). Exits non-zero on any failure, after printing regression.diffs, the
 # server log and the TAP logs; the last line is "N passed, M failed".
 #
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names) and
 # PROVE_TESTS (subset of test/t/*.pl), for development; SKIP_UNIT=1, SKIP_FUZZ=1,
-# SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_TAP=1.
+# SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_TAP=1, SKIP_NODE=1 (the node example;
+# without it, Debian's nodejs and npm are installed when node or npm is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-mcp_install_deps
+if [ "${SKIP_NODE:-0}" != 1 ]; then
+    # shellcheck disable=SC2046 # a list of package names, or nothing
+    mcp_install_deps $(mcp_node_packages)
+else
+    mcp_install_deps
+fi
 export PATH=$MCP_PG_BIN:$PATH
 
 FAILED=0
@@ -74,6 +81,30 @@ run_installcheck() {
     fi
 }
 
+# The node-postgres example (examples/node) against the current cluster: its tests connect
+# with the libpq environment (PGHOST, PGPORT, PGUSER: the superuser, for their setup) and read
+# the server log in MCP_CLUSTER_DIR. node's test runner ends with "# pass N" / "# fail N"
+# (TAP, as its output is not a terminal; "ℹ pass N" with the spec reporter).
+run_node_example() {
+    mcp_log "node-postgres example (examples/node, node $(node --version))"
+    local log="$WORK/node.log" rc=0 pass fail
+    : >"$log"
+    # fd 9 (the install lock) closed: nothing started here may keep it
+    (cd examples/node && npm ci --no-audit --no-fund 9>&-) 2>&1 | tee -a "$log" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        (cd examples/node && MCP_CLUSTER_DIR="$MCP_CLUSTER_DIR" node --test 9>&-) 2>&1 | tee -a "$log" || rc=$?
+    fi
+    pass=$(awk '/^(# |ℹ )pass [0-9]+$/ { n = $NF } END { print n + 0 }' "$log")
+    fail=$(awk '/^(# |ℹ )fail [0-9]+$/ { n = $NF } END { print n + 0 }' "$log")
+    PASSED_COUNT=$((PASSED_COUNT + pass))
+    FAILED_COUNT=$((FAILED_COUNT + fail))
+    if [ "$rc" -ne 0 ] || [ "$fail" -ne 0 ]; then
+        FAILED=1
+        # npm ci failed, or node died without a failing test of its own
+        [ "$fail" -ne 0 ] || FAILED_COUNT=$((FAILED_COUNT + 1))
+    fi
+}
+
 # The test cluster: a keyring file with one key, readable only by the postgres user.
 KEYRING="$WORK/cluster/keyring"
 # The key settings are used only with the library preloaded (a shared or a session preload).
@@ -84,6 +115,7 @@ mcp_cluster_start "$WORK/cluster" \
 mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
 mcp_cluster_reload
 run_installcheck "keyring file"
+[ "${SKIP_NODE:-0}" = 1 ] || run_node_example
 # Bounded stress tests against the same cluster (test/stress/*.sh; STRESS_SECONDS per phase).
 if [ "${SKIP_STRESS:-0}" != 1 ]; then
     for stress in test/stress/*.sh; do
@@ -124,7 +156,7 @@ if [ "${SKIP_TAP:-0}" != 1 ]; then
     mcp_log "TAP tests (test/t, as the postgres user)"
     TAP_TREE="$WORK/tap"
     mkdir -p "$TAP_TREE"
-    tar -C . --exclude=./.git --exclude=./build --exclude='./tmp_check*' -cf - . | tar -C "$TAP_TREE" -xf -
+    tar -C . --exclude=./.git --exclude=./build --exclude=./examples/node/node_modules --exclude='./tmp_check*' -cf - . | tar -C "$TAP_TREE" -xf -
     [ "$(id -u)" -eq 0 ] && chown -R postgres: "$TAP_TREE"
     tap_args=()
     [ -n "${PROVE_TESTS:-}" ] && tap_args+=("PROVE_TESTS=$PROVE_TESTS")
