@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The API path against the same work written as plain SQL without checks, side by side
+# (medians of ROUNDS runs of DURATION seconds, configurations interleaved round by round):
+#   get_credentials   mcp.get_credentials            vs SELECT mcp.decrypt(<column>, <context>)
+#   set_api_key       mcp.set_api_key                vs INSERT … ON CONFLICT of mcp.encrypt(…),
+#                                                       the instance's UPDATE, the audit INSERT
+#   create_instance   mcp.create_instance            vs the INSERT (plan trigger on)
+# Each transaction is BEGIN; set_config('mcp.user_id', …, true); <the work>; COMMIT, as a
+# member of mcp_app for the API and as the superuser (no RLS, no checks) for plain SQL, so
+# both send the same number of statements. Prints tps and the time ratio API / plain
+# (target <= 1.25).
+#   bash bench/api_bench.sh            (ROUNDS=3 DURATION=5 CLIENTS=4 USERS=2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CLIENTS=${CLIENTS:-4}
+USERS=${USERS:-2000}
+
+mcp_prepare api_bench >/dev/null
+KEYRING="$WORK/cluster/keyring"
+mcp_cluster_start "$WORK/cluster" "mcp_platform.key_file = '$KEYRING'" "shared_buffers = 256MB" \
+    "max_wal_size = 2GB" "log_min_messages = warning"
+mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
+mcp_cluster_reload
+DB=postgres
+psql -qX -v ON_ERROR_STOP=1 -d $DB <<SQL >/dev/null
+CREATE EXTENSION mcp_platform;
+CREATE ROLE mcp_bench LOGIN IN ROLE mcp_app;
+INSERT INTO mcp.mcp_table (mcp_service_id, mcp_service_name, display_name, port, type)
+VALUES ('00000000-0000-0000-0000-0000000000c1', 'bench_key', 'Key', 7001, 'api_key');
+-- user i: 00000000-0000-0000-0000-<i>; its instance: 00000000-0000-0000-0001-<i>
+INSERT INTO mcp.users (id, email)
+SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i || '@bench.example'
+  FROM generate_series(1, $USERS) i;
+UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL;
+INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id)
+SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid,
+       ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-0000-0000-0000000000c1'
+  FROM generate_series(1, $USERS) i;
+SET mcp_platform.tenant_scope = session;
+DO \$\$ DECLARE r record; BEGIN
+  FOR r IN SELECT user_id, instance_id FROM mcp.mcp_service_table LOOP
+    PERFORM set_config('mcp.user_id', r.user_id::text, true);
+    PERFORM mcp.set_api_key(r.instance_id, 'sk-bench-' || md5(r.instance_id::text) || md5(r.user_id::text));
+  END LOOP;
+END \$\$;
+VACUUM ANALYZE;
+SQL
+
+script() {  # script NAME BODY: a pgbench script for user :u (random) and its instance :i
+    { printf '%s\n' '\set n random(1, '"$USERS"')' \
+        'BEGIN;' \
+        "SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'), true);"
+      printf '%s\n' "$2" 'END;'; } >"$WORK/$1.sql"
+}
+U="('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid"
+I="('00000000-0000-0000-0001-' || lpad(:n::text, 12, '0'))::uuid"
+script api_get "SELECT api_key FROM mcp.get_credentials($I);"
+script plain_get "SELECT mcp.decrypt(c.api_key, mcp.credential_context(c.user_id, c.instance_id, 'api_key')) FROM mcp.mcp_credentials c WHERE c.user_id = $U AND c.instance_id = $I;"
+script api_set "SELECT mcp.set_api_key($I, 'sk-bench-' || md5(random()::text) || md5(random()::text));"
+script plain_set "INSERT INTO mcp.mcp_credentials AS c (user_id, instance_id, api_key, key_version)
+VALUES ($U, $I, mcp.encrypt('sk-bench-' || md5(random()::text) || md5(random()::text), mcp.credential_context($U, $I, 'api_key')), 1)
+ON CONFLICT (user_id, instance_id) DO UPDATE SET api_key = excluded.api_key, key_version = excluded.key_version;
+UPDATE mcp.mcp_service_table SET credentials_updated_at = now() WHERE user_id = $U AND instance_id = $I;
+INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method) VALUES ($I, $U, 'set_api_key', 'success', 'api_key');"
+script api_create "SELECT mcp.create_instance('bench_key');"
+script plain_create "INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status) VALUES ($U, '00000000-0000-0000-0000-0000000000c1', 'active') RETURNING instance_id;"
+
+run() {  # run NAME ROLE
+    local out
+    out=$(pgbench -n -M prepared -U "$2" -c "$CLIENTS" -j 2 -T "$DURATION" -f "$WORK/$1.sql" $DB 2>&1) ||
+        { echo "$1:"; echo "$out" | grep -m3 -i error; return 1; }
+    echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' >>"$WORK/$1.tps"
+}
+median() { sort -n "$WORK/$1.tps" | awk '{a[NR]=$1} END {printf "%.0f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+echo "api_bench: $CLIENTS clients, $ROUNDS rounds of ${DURATION}s, $USERS users, $(nproc) CPUs"
+for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r/$ROUNDS"
+    for op in get set create; do
+        run "api_$op" mcp_bench
+        run "plain_$op" postgres
+    done
+done
+echo
+echo "| operation | API tps | plain SQL tps | time ratio API / plain | target |"
+echo "|---|---:|---:|---:|---|"
+for op in get set create; do
+    a=$(median "api_$op"); p=$(median "plain_$op")
+    echo "| $op | $a | $p | $(ratio "$p" "$a") | <= 1.25 |"
+done
+psql -qXAt -d $DB -c "SELECT 'counter rows differing from the truth after the run: ' || count(*) FROM mcp.verify_counters()"
