@@ -32,9 +32,11 @@ REVOKE ALL ON FUNCTION mcp_internal.setting(text) FROM PUBLIC, mcp_app, mcp_admi
 
 -- The transaction's tenant, or MC301 when none is set (an application bug, unlike 42501:
 -- "not yours").
+-- No SET clause: it resolves no name but the schema-qualified mcp.current_user_id(), and it is
+-- called only from the API's SECURITY DEFINER functions, whose search_path is already pinned
+-- (a SET clause would cost a GUC save and restore on every API call).
 CREATE OR REPLACE FUNCTION mcp_internal.require_tenant() RETURNS uuid
     LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tenant uuid := mcp.current_user_id();
@@ -52,11 +54,13 @@ REVOKE ALL ON FUNCTION mcp_internal.require_tenant() FROM PUBLIC, mcp_app, mcp_a
 -- The calling tenant's instance: its user_id and service type, whether the instance is active
 -- (status 'active' and not past expires_at) and whether its service is; MC301 when no tenant
 -- is set, 42501 when the instance is not the tenant's (not told apart from "does not exist").
--- Every API function that takes an instance_id starts with it.
+-- Every API function that takes an instance_id starts with it. Those are SECURITY DEFINER with
+-- a pinned search_path, and only they can call it (no role has USAGE on mcp_internal): it runs
+-- with their rights and their search_path, so it needs neither a SET clause nor SECURITY
+-- DEFINER of its own (each would cost a GUC save and restore or a user switch per call).
 CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, OUT user_id uuid, OUT service_type text,
                                                             OUT instance_active boolean, OUT service_active boolean)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE
 AS $$
 DECLARE
     tenant uuid := mcp_internal.require_tenant();
