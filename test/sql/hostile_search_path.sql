@@ -56,6 +56,12 @@ $plant$;
 CREATE FUNCTION evil."+"(a bigint, b integer) RETURNS bigint LANGUAGE sql
     AS $f$ SELECT evil.trap('+ bigint'); SELECT pg_catalog.int84pl(a, b) $f$;
 CREATE OPERATOR evil.+ (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil."+");
+-- a type named like a built-in one, with an implicit cast into it from text: a cast to uuid
+-- resolved through this path would run the trap
+CREATE TYPE evil.uuid AS (v text);
+CREATE FUNCTION evil.trap_uuid(text) RETURNS evil.uuid LANGUAGE sql
+    AS $f$ SELECT evil.trap('cast to uuid'); SELECT ROW($1)::evil.uuid $f$;
+CREATE CAST (text AS evil.uuid) WITH FUNCTION evil.trap_uuid(text) AS IMPLICIT;
 -- functions with the names of built-ins the extension calls
 CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql
     AS $f$ SELECT evil.trap('now'); SELECT pg_catalog.now() $f$;
