@@ -64,6 +64,22 @@ SET mcp_platform.tenant_scope = session;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
+-- ---- one round trip: the tenant named in the call's own autocommit statement -----------------
+-- mcp.set_tenant in FROM runs before the select list, and its setting ends with the
+-- statement's transaction: nothing carries over to the next statement on the connection.
+SET ROLE mcp_app;
+SELECT mcp.record_usage('d1000000-0000-0000-0000-0000000000a1') FROM mcp.set_tenant('d0000000-0000-0000-0000-0000000000a1');
+SELECT (c).api_key FROM (SELECT mcp.get_credentials('d1000000-0000-0000-0000-0000000000a1') AS c
+                           FROM mcp.set_tenant('d0000000-0000-0000-0000-0000000000a1') OFFSET 0) AS s;
+SELECT (p).effective_limit, (p).active_instances
+  FROM (SELECT mcp.plan_status() AS p FROM mcp.set_tenant('d0000000-0000-0000-0000-0000000000a1') OFFSET 0) AS s;
+-- the next statement has no tenant
+SELECT mcp.current_user_id() IS NULL AS no_tenant_after;
+SELECT api_key FROM mcp.get_credentials('d1000000-0000-0000-0000-0000000000a1');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT usage_count FROM mcp.mcp_service_table WHERE instance_id = 'd1000000-0000-0000-0000-0000000000a1';
+
 -- ---- session scope, for tools that hold one connection per tenant ---------------------------
 SET mcp_platform.tenant_scope = session;
 SET ROLE mcp_app;
