@@ -90,7 +90,14 @@ run_node_example() {
     local log="$WORK/node.log" rc=0 pass fail
     : >"$log"
     # fd 9 (the install lock) closed: nothing started here may keep it
-    (cd examples/node && npm ci --no-audit --no-fund 9>&-) 2>&1 | tee -a "$log" || rc=$?
+    # the registry is the one thing fetched over the network: a failed download is tried twice more
+    local attempt
+    for attempt in 1 2 3; do
+        rc=0
+        (cd examples/node && npm ci --no-audit --no-fund 9>&-) 2>&1 | tee -a "$log" || rc=$?
+        [ "$rc" -eq 0 ] && break
+        echo "npm ci failed (attempt $attempt of 3)"; sleep 5
+    done
     if [ "$rc" -eq 0 ]; then
         (cd examples/node && MCP_CLUSTER_DIR="$MCP_CLUSTER_DIR" node --test 9>&-) 2>&1 | tee -a "$log" || rc=$?
     fi
