@@ -165,7 +165,7 @@ SET ROLE regress_hostile_worker;
 SET search_path = evil, pg_catalog, mcp, public;
 SELECT c.lease_token AS lt FROM mcp.claim_refreshes(100) c
  WHERE c.instance_id OPERATOR(pg_catalog.=) :'oauth_inst'::pg_catalog.uuid \gset
-SELECT mcp.complete_refresh(:'lt', 'access-2', NULL, pg_catalog.now()) IS NULL AS completed;
+SELECT mcp.complete_refresh(:'lt', 'access-2', NULL, pg_catalog.now()) IS NOT NULL AS completed;
 SELECT mcp.complete_refresh(:'lt', 'access-3', NULL, pg_catalog.now());
 \echo :LAST_ERROR_SQLSTATE
 SELECT pg_catalog.count(*) IS NOT NULL AS states FROM mcp.refresh_status;
