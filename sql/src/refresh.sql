@@ -172,9 +172,15 @@ BEGIN
     IF complete_refresh.access_token IS NULL OR complete_refresh.access_token = '' THEN
         RAISE EXCEPTION 'access_token must not be empty' USING ERRCODE = '22023';
     END IF;
-    PERFORM mcp_internal.check_secret_length('access_token', complete_refresh.access_token, 8192);
-    PERFORM mcp_internal.check_secret_length('refresh_token', complete_refresh.refresh_token, 8192);
-    PERFORM mcp_internal.check_secret_length('token_scope', complete_refresh.token_scope, 4096);
+    -- the common case checked inline (the hot path of every worker), the error raised by the
+    -- one helper that words it
+    IF pg_catalog.char_length(complete_refresh.access_token) > 8192
+       OR pg_catalog.char_length(complete_refresh.refresh_token) > 8192
+       OR pg_catalog.char_length(complete_refresh.token_scope) > 4096 THEN
+        PERFORM mcp_internal.check_secret_length('access_token', complete_refresh.access_token, 8192);
+        PERFORM mcp_internal.check_secret_length('refresh_token', complete_refresh.refresh_token, 8192);
+        PERFORM mcp_internal.check_secret_length('token_scope', complete_refresh.token_scope, 4096);
+    END IF;
     IF complete_refresh.refresh_token = '' THEN
         RAISE EXCEPTION 'refresh_token must be NULL (keep the stored one) or not empty' USING ERRCODE = '22023';
     END IF;
