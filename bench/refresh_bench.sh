@@ -4,9 +4,13 @@
 #   mcp    SELECT mcp.complete_refresh(…) FROM mcp.claim_refreshes(100) — a lease per row, the
 #          client secret and refresh token decrypted, the new access token sealed, state,
 #          schedule, the instance's row and two audit rows (claim, refresh) written
-#   floor  the same two steps as plain SQL functions on an equivalent unencrypted table:
-#          WITH due AS (SELECT … FOR UPDATE SKIP LOCKED LIMIT 100) UPDATE … RETURNING, then one
-#          UPDATE per row (no encryption, no audit, no checks)
+#   floor  the same two steps as plain SQL functions on an equivalent unencrypted table (the
+#          credentials table's columns, indexes and constraints, CREATE TABLE … LIKE …
+#          INCLUDING ALL, secrets as plaintext bytes): WITH due AS (SELECT … FOR UPDATE SKIP
+#          LOCKED LIMIT 100) UPDATE … RETURNING, then one UPDATE per row (no encryption, no
+#          audit, no checks, no triggers); the target's baseline
+#   queue  the same on a minimal queue table (key, due and lease indexes only, no
+#          constraints): what a queue built for nothing else costs
 # CREDENTIALS credentials (in USERS users), DUE of them due; each run drains the DUE ones with
 # 1, 4 and 8 workers (pgbench clients, as a member of mcp_worker for mcp) in batches of 100.
 # Prints credentials refreshed per second and the ratio mcp / floor (target >= 0.5), and the
@@ -75,6 +79,34 @@ SELECT right(c.instance_id::text, 12)::bigint, c.user_id, c.instance_id, c.clien
        'secret-' || md5(c.instance_id::text), 'access-' || md5(c.instance_id::text) || md5(c.user_id::text),
        'refresh-' || md5(c.instance_id::text), c.token_expires_at, c.refresh_due_at, now()
   FROM mcp.mcp_credentials c;
+-- the equivalent table: the credentials table's shape, unencrypted
+CREATE TABLE bench_eq (LIKE mcp.mcp_credentials INCLUDING ALL);
+INSERT INTO bench_eq (credential_id, user_id, instance_id, client_id, client_secret, access_token, refresh_token,
+                      token_expires_at, oauth_status, oauth_completed_at, key_version, tokens_stored_at,
+                      refresh_due_at, last_success_at)
+SELECT c.credential_id, c.user_id, c.instance_id, c.client_id,
+       convert_to('secret-' || md5(c.instance_id::text), 'UTF8'),
+       convert_to('access-' || md5(c.instance_id::text) || md5(c.user_id::text), 'UTF8'),
+       convert_to('refresh-' || md5(c.instance_id::text), 'UTF8'),
+       c.token_expires_at, c.oauth_status, c.oauth_completed_at, c.key_version, c.tokens_stored_at,
+       c.refresh_due_at, c.last_success_at
+  FROM mcp.mcp_credentials c;
+CREATE FUNCTION bench_eq_claim(n integer) RETURNS TABLE (lease uuid, client_secret text, refresh_token text)
+    LANGUAGE sql AS \$\$
+    WITH due AS (SELECT q.user_id, q.credential_id FROM bench_eq q WHERE q.refresh_due_at <= now()
+                  ORDER BY q.refresh_due_at LIMIT n FOR UPDATE SKIP LOCKED)
+    UPDATE bench_eq q SET refresh_lease = gen_random_uuid(), refresh_claimed_until = now() + interval '60 seconds',
+                          refresh_due_at = now() + interval '60 seconds'
+      FROM due WHERE q.user_id = due.user_id AND q.credential_id = due.credential_id
+    RETURNING q.refresh_lease, convert_from(q.client_secret, 'UTF8'), convert_from(q.refresh_token, 'UTF8') \$\$;
+CREATE FUNCTION bench_eq_complete(l uuid, access text, expires timestamptz) RETURNS void
+    LANGUAGE sql AS \$\$
+    UPDATE bench_eq SET access_token = convert_to(access, 'UTF8'), token_expires_at = expires,
+                        refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
+                        refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
+                        last_success_at = now(), tokens_stored_at = now(),
+                        refresh_due_at = expires - interval '15 minutes'
+     WHERE refresh_lease = l \$\$;
 CREATE INDEX bench_queue_due ON bench_queue (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX bench_queue_lease ON bench_queue (lease) WHERE lease IS NOT NULL;
 CREATE FUNCTION bench_claim(n integer) RETURNS TABLE (lease uuid, id bigint, client_secret text, refresh_token text)
@@ -109,6 +141,10 @@ SELECT count(mcp.complete_refresh(c.lease_token, 'access-new-' || md5(c.refresh_
   FROM mcp.claim_refreshes(100) c;
 SQL
 cat >"$WORK/floor.sql" <<'SQL'
+SELECT count(bench_eq_complete(c.lease, 'access-new-' || md5(c.refresh_token), now() + interval '1 hour'))
+  FROM bench_eq_claim(100) c;
+SQL
+cat >"$WORK/queue.sql" <<'SQL'
 SELECT count(bench_complete(c.lease, 'access-new-' || md5(c.refresh_token), now() + interval '1 hour'))
   FROM bench_claim(100) c;
 SQL
@@ -120,13 +156,16 @@ UPDATE mcp.mcp_credentials c SET refresh_due_at = now() - random() * interval '1
   FROM bench_due d WHERE c.user_id = d.user_id AND c.instance_id = d.instance_id;
 UPDATE bench_queue q SET due_at = now() - random() * interval '1 hour', lease = NULL, claimed_until = NULL
   FROM bench_due d WHERE q.instance_id = d.instance_id;
-VACUUM ANALYZE mcp.mcp_credentials, mcp.mcp_service_table, bench_queue;
+UPDATE bench_eq q SET refresh_due_at = now() - random() * interval '1 hour', refresh_lease = NULL,
+       refresh_claimed_until = NULL
+  FROM bench_due d WHERE q.user_id = d.user_id AND q.instance_id = d.instance_id;
+VACUUM ANALYZE mcp.mcp_credentials, mcp.mcp_service_table, bench_queue, bench_eq;
 SQL
 }
 
 run() {  # run NAME WORKERS: drain the due set; appends credentials per second to NAME-WORKERS.rate
     local name=$1 n=$2 user=bench_worker t0 t1 done_rows batches
-    [ "$name" = floor ] && user=postgres
+    [ "$name" != mcp ] && user=postgres
     batches=$(( (DUE / 100 + n - 1) / n + 1 ))
     reset
     t0=$(date +%s.%N)
@@ -135,6 +174,8 @@ run() {  # run NAME WORKERS: drain the due set; appends credentials per second t
     t1=$(date +%s.%N)
     if [ "$name" = mcp ]; then
         done_rows=$(psql -qXAt -d $DB -c "SELECT count(*) FROM mcp.mcp_credentials c JOIN bench_due d USING (user_id, instance_id) WHERE c.refresh_due_at > now() + interval '30 minutes'")
+    elif [ "$name" = floor ]; then
+        done_rows=$(psql -qXAt -d $DB -c "SELECT count(*) FROM bench_eq q JOIN bench_due d USING (user_id, instance_id) WHERE q.refresh_due_at > now() + interval '30 minutes'")
     else
         done_rows=$(psql -qXAt -d $DB -c "SELECT count(*) FROM bench_queue q JOIN bench_due d USING (instance_id) WHERE q.due_at > now() + interval '30 minutes'")
     fi
@@ -144,12 +185,13 @@ run() {  # run NAME WORKERS: drain the due set; appends credentials per second t
 median() { sort -n "$WORK/$1.rate" | awk '{a[NR]=$1} END {printf "%.0f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 for round in $(seq 1 "$ROUNDS"); do
-    for n in $WORKERS; do run mcp "$n"; run floor "$n"; done
+    for n in $WORKERS; do run mcp "$n"; run floor "$n"; run queue "$n"; done
 done
 echo
-printf '%-8s %14s %14s %8s\n' workers mcp/s floor/s ratio
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '%-8s %10s %10s %8s %10s %8s\n' workers mcp/s floor/s ratio queue/s ratio
 for n in $WORKERS; do
-    m=$(median "mcp-$n"); f=$(median "floor-$n")
-    printf '%-8s %14s %14s %8s\n' "$n" "$m" "$f" "$(awk -v a="$m" -v b="$f" 'BEGIN {printf "%.2f", a / b}')"
+    m=$(median "mcp-$n"); f=$(median "floor-$n"); qq=$(median "queue-$n")
+    printf '%-8s %10s %10s %8s %10s %8s\n' "$n" "$m" "$f" "$(ratio "$m" "$f")" "$qq" "$(ratio "$m" "$qq")"
 done
-echo "(credentials refreshed per second: claim + complete, medians of $ROUNDS runs; target ratio >= 0.5)"
+echo "(credentials refreshed per second: claim + complete, medians of $ROUNDS runs; target: mcp / floor >= 0.5)"

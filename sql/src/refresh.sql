@@ -166,9 +166,10 @@ DECLARE
     clock timestamptz := mcp_internal.refresh_clock();
     ts timestamptz := now();
     cred record;
-    sealed_access bytea;
-    sealed_refresh bytea;
 BEGIN
+    IF complete_refresh.lease_token IS NULL THEN
+        RAISE EXCEPTION 'lease_token must not be null' USING ERRCODE = '22023';
+    END IF;
     IF complete_refresh.access_token IS NULL OR complete_refresh.access_token = '' THEN
         RAISE EXCEPTION 'access_token must not be empty' USING ERRCODE = '22023';
     END IF;
@@ -187,36 +188,53 @@ BEGIN
     IF NOT pg_catalog.isfinite(complete_refresh.expires_at) THEN
         RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
     END IF;
-    cred := mcp_internal.leased_credential(complete_refresh.lease_token);
-    sealed_access := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'access_token', complete_refresh.access_token);
-    IF complete_refresh.refresh_token IS NOT NULL THEN
-        sealed_refresh := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'refresh_token',
-                                                  complete_refresh.refresh_token);
-    ELSE
-        sealed_refresh := cred.refresh_token;
+    -- One statement: the leased row locked and the new tokens sealed with its context, the
+    -- credential, its instance and the audit row written (MC203 below when no row holds it).
+    WITH cur AS (
+        SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state AS old_state,
+               mcp_internal.seal_field(c.user_id, c.instance_id, 'access_token', complete_refresh.access_token)
+                   AS sealed_access,
+               CASE WHEN complete_refresh.refresh_token IS NOT NULL
+                    THEN mcp_internal.seal_field(c.user_id, c.instance_id, 'refresh_token', complete_refresh.refresh_token)
+               END AS sealed_refresh
+          FROM mcp.mcp_credentials c
+         WHERE c.refresh_lease = complete_refresh.lease_token
+           FOR UPDATE OF c
+    ), upd AS (
+        UPDATE mcp.mcp_credentials c
+           SET access_token = cur.sealed_access,
+               refresh_token = coalesce(cur.sealed_refresh, c.refresh_token),
+               token_expires_at = complete_refresh.expires_at,
+               token_scope = coalesce(complete_refresh.token_scope, c.token_scope),
+               oauth_status = 'completed',
+               oauth_completed_at = coalesce(c.oauth_completed_at, ts),
+               refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
+               refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
+               last_success_at = clock, tokens_stored_at = clock,
+               refresh_due_at = mcp_internal.refresh_due_at(complete_refresh.expires_at, clock),
+               key_version = mcp_internal.common_key_version(NULL, c.client_secret, cur.sealed_access,
+                                                             coalesce(cur.sealed_refresh, c.refresh_token),
+                                                             c.oauth_code_verifier)
+          FROM cur
+         WHERE c.user_id = cur.user_id AND c.credential_id = cur.credential_id
+        RETURNING c.user_id, c.instance_id, cur.old_state
+    ), svc AS (
+        UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = ts
+          FROM upd
+         WHERE s.user_id = upd.user_id AND s.instance_id = upd.instance_id
+    ), logged AS (
+        INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
+        SELECT upd.instance_id, upd.user_id, 'refresh', 'success', 'oauth',
+               pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                   'refresh_token_replaced', complete_refresh.refresh_token IS NOT NULL,
+                   'event', CASE WHEN upd.old_state <> 'ok' THEN 'recovered' END))
+          FROM upd
+    )
+    SELECT upd.user_id, upd.instance_id, upd.old_state INTO cred FROM upd;
+    IF cred.user_id IS NULL THEN
+        PERFORM mcp_internal.lease_lost();
     END IF;
-    UPDATE mcp.mcp_credentials c
-       SET access_token = sealed_access,
-           refresh_token = sealed_refresh,
-           token_expires_at = complete_refresh.expires_at,
-           token_scope = coalesce(complete_refresh.token_scope, c.token_scope),
-           oauth_status = 'completed',
-           oauth_completed_at = coalesce(c.oauth_completed_at, ts),
-           refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
-           refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
-           last_success_at = clock, tokens_stored_at = clock,
-           refresh_due_at = mcp_internal.refresh_due_at(complete_refresh.expires_at, clock),
-           key_version = mcp_internal.common_key_version(NULL, cred.client_secret, sealed_access, sealed_refresh,
-                                                         cred.oauth_code_verifier)
-     WHERE c.user_id = cred.user_id AND c.credential_id = cred.credential_id;
-    UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = ts
-     WHERE s.user_id = cred.user_id AND s.instance_id = cred.instance_id;
-    INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
-    VALUES (cred.instance_id, cred.user_id, 'refresh', 'success', 'oauth',
-            pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'refresh_token_replaced', complete_refresh.refresh_token IS NOT NULL,
-                'event', CASE WHEN cred.refresh_state <> 'ok' THEN 'recovered' END)));
-    IF cred.refresh_state <> 'ok' THEN
+    IF cred.old_state <> 'ok' THEN
         PERFORM mcp_internal.credential_event(cred.user_id, cred.instance_id, 'recovered');
     END IF;
 END
