@@ -189,7 +189,10 @@ BEGIN
         RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
     END IF;
     -- One statement: the leased row locked and the new tokens sealed with its context, the
-    -- credential, its instance and the audit row written (MC203 below when no row holds it).
+    -- credential and the audit row written (MC203 below when no row holds it). The instance's
+    -- row is left alone: its credentials_updated_at and oauth_status record what the tenant
+    -- set (a refresh renews the same grant; refresh_status.last_success_at shows it), and a
+    -- refresh every hour of every credential would otherwise rewrite the hot instance table.
     WITH cur AS (
         SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state AS old_state,
                mcp_internal.seal_field(c.user_id, c.instance_id, 'access_token', complete_refresh.access_token)
@@ -218,10 +221,6 @@ BEGIN
           FROM cur
          WHERE c.user_id = cur.user_id AND c.credential_id = cur.credential_id
         RETURNING c.user_id, c.instance_id, cur.old_state
-    ), svc AS (
-        UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = ts
-          FROM upd
-         WHERE s.user_id = upd.user_id AND s.instance_id = upd.instance_id
     ), logged AS (
         INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
         SELECT upd.instance_id, upd.user_id, 'refresh', 'success', 'oauth',
