@@ -188,8 +188,9 @@ BEGIN
     IF NOT pg_catalog.isfinite(complete_refresh.expires_at) THEN
         RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
     END IF;
-    -- One statement: the leased row locked and the new tokens sealed with its context, the
-    -- credential and the audit row written (MC203 below when no row holds it). The instance's
+    -- One statement: the leased row found and the new tokens sealed with its context, the
+    -- credential updated (its row lock taken by the UPDATE itself) and the audit row written
+    -- (MC203 below when no row holds the lease). The instance's
     -- row is left alone: its credentials_updated_at and oauth_status record what the tenant
     -- set (a refresh renews the same grant; refresh_status.last_success_at shows it), and a
     -- refresh every hour of every credential would otherwise rewrite the hot instance table.
@@ -202,7 +203,6 @@ BEGIN
                END AS sealed_refresh
           FROM mcp.mcp_credentials c
          WHERE c.refresh_lease = complete_refresh.lease_token
-           FOR UPDATE OF c
     ), upd AS (
         UPDATE mcp.mcp_credentials c
            SET access_token = cur.sealed_access,
@@ -219,7 +219,10 @@ BEGIN
                                                              coalesce(cur.sealed_refresh, c.refresh_token),
                                                              c.oauth_code_verifier)
           FROM cur
+         -- the lease again: re-checked on the row's latest version if another transaction
+         -- changed it meanwhile (a takeover, the tenant's new tokens, a revocation)
          WHERE c.user_id = cur.user_id AND c.credential_id = cur.credential_id
+           AND c.refresh_lease = complete_refresh.lease_token
         RETURNING c.user_id, c.instance_id, cur.old_state
     ), logged AS (
         INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
