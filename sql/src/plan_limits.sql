@@ -29,6 +29,11 @@ CREATE OR REPLACE FUNCTION mcp_internal.count_deleted_instances() RETURNS trigge
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF TG_TABLE_NAME <> 'mcp_service_table' THEN
+        -- a Citus shard: service_counters is a reference table, which a shard cannot write
+        -- (docs/citus.md: total_instances_created counts the existing rows there)
+        RETURN NULL;
+    END IF;
     INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, deleted)
     SELECT d.mcp_service_id, (pg_catalog.pg_backend_pid() % 64)::smallint, count(*)
       FROM deleted_rows d

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The Citus suite (docs/citus.md): a 3-node Citus cluster on loopback -- a coordinator and two
+# workers, each a throwaway PostgreSQL cluster run as the postgres user on ports of its own,
+# the same keyring on every node -- with mcp_platform created on the coordinator (Citus
+# creates it on the workers) and distributed with mcp.distribute(). It then runs
+# test/citus/*.sql with pg_regress against that cluster (expected output in
+# test/citus/expected/) and the checks below that need concurrent clients on several nodes.
+#
+#   bash scripts/citus_test.sh
+#
+# Uses a Citus that is already installed into the PostgreSQL it builds against (Citus is not
+# in Debian's archive; this project never builds or downloads it). Without one it prints one
+# line saying the suite was skipped and exits 0. scripts/test.sh runs it as its last step.
+# Environment: MCP_CITUS_NO_BUILD=1 (the extension is installed already and the caller holds
+# the install lock: scripts/test.sh), CITUS_TESTS (a subset of test/citus/*.sql names).
+# The last line is "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+export PATH=$MCP_PG_BIN:$PATH
+
+PKGLIBDIR=$("$MCP_PG_BIN/pg_config" --pkglibdir)
+SHAREDIR=$("$MCP_PG_BIN/pg_config" --sharedir)
+if [ ! -f "$PKGLIBDIR/citus.so" ] || [ ! -f "$SHAREDIR/extension/citus.control" ]; then
+    echo "Citus suite skipped: Citus is not installed in PostgreSQL $MCP_PG_VERSION ($PKGLIBDIR)"
+    exit 0
+fi
+
+if [ "${MCP_CITUS_NO_BUILD:-0}" != 1 ]; then
+    mcp_install_deps
+    mcp_take_install_lock
+    mcp_build_install
+fi
+
+WORK=$(mktemp -d /tmp/mcp_platform-citus.XXXXXX)
+chmod 755 "$WORK"
+NODES=(coord worker1 worker2)
+declare -A PORT
+stop_all() {
+    local n
+    for n in "${NODES[@]}"; do
+        [ -d "$WORK/$n/data" ] &&
+            mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$WORK/$n/data" -m fast -w -t 60 stop >/dev/null 2>&1
+    done
+    return 0
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+PASSED=0
+FAILED=0
+ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
+not_ok() { echo "not ok - $1"; FAILED=$((FAILED + 1)); }
+check() {  # check "description" expected actual
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+
+mcp_log "Citus: a coordinator and two workers on loopback"
+KEY="1 $(mcp_random_key)"
+for n in "${NODES[@]}"; do
+    # a keyring per node, with the same key: every node decrypts the shards it holds
+    mcp_cluster_start "$WORK/$n" \
+        "listen_addresses = '127.0.0.1'" \
+        "shared_preload_libraries = 'citus,mcp_platform'" \
+        "mcp_platform.key_file = '$WORK/$n/keyring'" \
+        "max_connections = 100" \
+        "max_prepared_transactions = 100" \
+        "wal_level = logical" \
+        "log_min_messages = warning" \
+        "mcp_platform.maintenance_databases = 'postgres'" \
+        "mcp_platform.maintenance_interval = 0"
+    mcp_write_keyring "$WORK/$n/keyring" "$KEY"
+    mcp_cluster_reload
+    PORT[$n]=$PGPORT
+done
+psql_on() {  # psql_on NODE [psql args...]: as the superuser, unaligned, tuples only
+    local n=$1; shift
+    psql -X -q -v ON_ERROR_STOP=1 -At -h 127.0.0.1 -p "${PORT[$n]}" -U postgres -d postgres "$@"
+}
+for n in "${NODES[@]}"; do psql_on "$n" -c 'CREATE EXTENSION citus' >/dev/null; done
+psql_on coord >/dev/null <<SQL
+SELECT citus_set_coordinator_host('127.0.0.1', ${PORT[coord]});
+SELECT citus_add_node('127.0.0.1', ${PORT[worker1]});
+SELECT citus_add_node('127.0.0.1', ${PORT[worker2]});
+SQL
+psql_on coord -c 'CREATE EXTENSION mcp_platform' >/dev/null
+# the application's login role (it inherits mcp_app; Citus creates it on every node)
+psql_on coord -c "CREATE ROLE app LOGIN IN ROLE mcp_app" >/dev/null
+psql_on coord -c "CREATE ROLE admin LOGIN IN ROLE mcp_admin" >/dev/null
+echo "coordinator port ${PORT[coord]}, workers ${PORT[worker1]} and ${PORT[worker2]}"
+
+# ---- pg_regress: test/citus/*.sql against the coordinator (the files \connect to workers) ----
+mcp_log "Citus: pg_regress (test/citus)"
+tests=${CITUS_TESTS:-$(cd test/citus && ls -1 [0-9]*.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')}
+cp -r test/citus "$WORK/regress"
+chown -R postgres: "$WORK/regress"
+rc=0
+PGXS_DIR=$(dirname "$("$MCP_PG_BIN/pg_config" --pgxs)")
+# shellcheck disable=SC2086 # a list of test names
+mcp_as_pg env PGHOST=127.0.0.1 PGPORT="${PORT[coord]}" PGUSER=postgres \
+    MCP_WORKER1_PORT="${PORT[worker1]}" MCP_WORKER2_PORT="${PORT[worker2]}" \
+    "$PGXS_DIR/../test/regress/pg_regress" --use-existing --dbname=postgres \
+    --inputdir="$WORK/regress" --outputdir="$WORK/regress" --bindir="$MCP_PG_BIN" \
+    $tests 9>&- 2>&1 | tee "$WORK/regress.log" || rc=$?
+PASSED=$((PASSED + $(grep -cE '^(ok|test) .* (\.\.\. ok|ok +[0-9])|^ok [0-9]' "$WORK/regress.log" || true)))
+n_failed=$(grep -cE '\.\.\. FAILED|^not ok' "$WORK/regress.log" || true)
+FAILED=$((FAILED + n_failed))
+if [ "$rc" -ne 0 ]; then
+    [ "$n_failed" -ne 0 ] || FAILED=$((FAILED + 1))
+    [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+    for n in "${NODES[@]}"; do echo "----- $n server log (last 60 lines)"; tail -n 60 "$WORK/$n/server.log"; done
+fi
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
