@@ -196,6 +196,94 @@ COMMENT ON FUNCTION mcp_internal.citus_audit_triggers(boolean) IS
     'enables or disables the dirty-mark triggers of the audit log (disabled on Citus)';
 REVOKE ALL ON FUNCTION mcp_internal.citus_audit_triggers(boolean) FROM PUBLIC, mcp_app, mcp_admin;
 
+-- What mcp.distribute() sets up on each node, run there (the coordinator runs it on every
+-- worker through Citus): the audit_id identity draws from a range of its own on each node
+-- (node group g: from g * 2^48), so audit rows written through different nodes never share an
+-- id; the coordinator's key fingerprints (mcp.key_check is per node), so a node whose keyring
+-- holds a different key refuses it up front (MC102) instead of failing per row; the readers of
+-- the views may resolve the view helpers in mcp_internal, which Citus names in the queries it
+-- sends to the shards (those helpers are already granted to mcp_app and mcp_admin).
+CREATE OR REPLACE FUNCTION mcp_internal.citus_node_setup(key_fingerprints jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    node_group bigint;
+    seq regclass := pg_catalog.pg_get_serial_sequence('mcp.token_audit_log', 'audit_id')::regclass;
+BEGIN
+    EXECUTE 'SELECT g.groupid FROM pg_catalog.pg_dist_local_group g' INTO node_group;
+    IF node_group > 0 AND pg_catalog.nextval(seq) < node_group * 281474976710656 THEN
+        PERFORM pg_catalog.setval(seq, node_group * 281474976710656);
+    END IF;
+    INSERT INTO mcp.key_check (key_version, fingerprint)
+    SELECT (k ->> 'key_version')::integer, k ->> 'fingerprint'
+      FROM jsonb_array_elements(coalesce(key_fingerprints, '[]')) AS k
+        ON CONFLICT (key_version) DO UPDATE SET fingerprint = excluded.fingerprint;
+    GRANT USAGE ON SCHEMA mcp_internal TO mcp_app, mcp_admin;
+    -- a worker plans the queries sent to it with its own view (Citus would refuse DDL on it
+    -- on a worker; this is the node's own extension object, changed on every node)
+    PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    PERFORM mcp_internal.citus_summary_view(true);
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.citus_node_setup(jsonb) IS
+    'per-node set-up of mcp.distribute(): audit_id range, key fingerprints, the summary view and its helpers';
+REVOKE ALL ON FUNCTION mcp_internal.citus_node_setup(jsonb) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- The definition of mcp.token_audit_summary. On a single node (raw = false) it is the one of
+-- audit_summary.sql (repeated here, keep the two equal): the window table or the daily rollup
+-- plus a few raw rows. On Citus (raw = true) it is the plain 30-day aggregate of the log:
+-- grouped by user_id, the distribution column, it runs on every shard in parallel and is exact
+-- by construction, late rows included (the rollup would need dirty marks that a shard cannot
+-- write into the reference tables that hold them).
+CREATE OR REPLACE FUNCTION mcp_internal.citus_summary_view(raw boolean) RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF raw THEN
+        CREATE OR REPLACE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
+        SELECT l.instance_id, l.user_id, l.operation::varchar AS operation, l.method::varchar AS method,
+               count(*) AS total_operations,
+               count(*) FILTER (WHERE l.status = 'success') AS success_count,
+               count(*) FILTER (WHERE l.status = 'failure') AS failure_count,
+               round(100.0 * count(*) FILTER (WHERE l.status = 'success') / count(*), 2) AS success_rate,
+               min(l.created_at) AS first_operation_at, max(l.created_at) AS last_operation_at
+          FROM mcp.token_audit_log l
+         WHERE l.created_at >= now() - interval '30 days'
+         GROUP BY l.instance_id, l.user_id, l.operation, l.method;
+    ELSE
+        CREATE OR REPLACE VIEW mcp.token_audit_summary WITH (security_invoker = true) AS
+        SELECT s.instance_id, s.user_id, s.operation, s.method, s.total_operations, s.success_count,
+               s.failure_count, s.success_rate, s.first_operation_at, s.last_operation_at
+          FROM mcp_internal.audit_summary_windowed() s
+         WHERE (SELECT mcp_internal.audit_window_valid())
+        UNION ALL
+        SELECT r.instance_id, r.user_id, r.operation, r.method, r.total_operations, r.success_count,
+               r.failure_count, r.success_rate, r.first_operation_at, r.last_operation_at
+          FROM mcp_internal.audit_summary_from_rollup() r
+         WHERE NOT (SELECT mcp_internal.audit_window_valid());
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.citus_summary_view(boolean) IS
+    'defines mcp.token_audit_summary for a single node (false) or Citus (true)';
+REVOKE ALL ON FUNCTION mcp_internal.citus_summary_view(boolean) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- The reverse of mcp_internal.citus_node_setup() (but the audit_id range, which stays unique).
+CREATE OR REPLACE FUNCTION mcp_internal.citus_node_teardown() RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    PERFORM mcp_internal.citus_summary_view(false);
+    REVOKE USAGE ON SCHEMA mcp_internal FROM mcp_app, mcp_admin;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.citus_node_teardown() IS 'per-node reverse of mcp_internal.citus_node_setup()';
+REVOKE ALL ON FUNCTION mcp_internal.citus_node_teardown() FROM PUBLIC, mcp_app, mcp_admin;
+
 -- Distributes the schema on a Citus coordinator: reference tables for users, the catalog and
 -- the cross-tenant bookkeeping; every tenant table distributed by user_id, co-located (rows of
 -- one tenant live on one node, so every per-tenant statement runs on one worker). Existing
@@ -212,6 +300,8 @@ DECLARE
     all_tables regclass[] := mcp_internal.citus_reference_tables() || mcp_internal.citus_tenant_tables();
     reference jsonb := '[]';
     distributed jsonb := '[]';
+    fingerprints jsonb;
+    failed_node text;
 BEGIN
     PERFORM mcp_internal.require_citus_coordinator('mcp.distribute()');
     IF shard_count IS NOT NULL AND (shard_count < 1 OR shard_count > 64000) THEN
@@ -262,11 +352,26 @@ BEGIN
     -- rollup, so no dirty marks (a shard cannot write the reference table that holds them),
     -- and no rollup state left from before.
     PERFORM mcp_internal.citus_audit_triggers(false);
+    PERFORM mcp_internal.citus_summary_view(true);
     DELETE FROM mcp.token_audit_rollup_state;
     DELETE FROM mcp.token_audit_window;
     DELETE FROM mcp.token_audit_daily;
     DELETE FROM mcp.token_audit_dirty_days;
     DELETE FROM mcp.token_audit_day_rows;
+
+    -- Each node's own set-up, the workers' through Citus (in transactions of their own).
+    SELECT coalesce(jsonb_agg(jsonb_build_object('key_version', k.key_version, 'fingerprint', k.fingerprint)), '[]')
+      INTO fingerprints FROM mcp.key_check k;
+    PERFORM mcp_internal.citus_node_setup(fingerprints);
+    EXECUTE 'SELECT r.nodename || '':'' || r.nodeport || '': '' || r.result
+               FROM pg_catalog.run_command_on_workers($1) r WHERE NOT r.success LIMIT 1'
+       INTO failed_node
+      USING format('SELECT mcp_internal.citus_node_setup(%L::jsonb)', fingerprints);
+    IF failed_node IS NOT NULL THEN
+        RAISE EXCEPTION 'the set-up of a worker node failed' USING ERRCODE = '55000',
+            DETAIL = failed_node,
+            HINT = 'Every worker needs mcp_platform 1.1 (CREATE EXTENSION runs on the workers that were added before it).';
+    END IF;
 
     -- The rows were copied into the shards: empty the local copies (ciphertexts included).
     FOREACH t IN ARRAY all_tables LOOP
@@ -339,6 +444,9 @@ BEGIN
     IF tables IS NULL THEN
         RETURN result;
     END IF;
+    -- 0. the workers' own set-up (in transactions of their own; harmless if this call fails)
+    EXECUTE 'SELECT count(*) FROM pg_catalog.run_command_on_workers($1) r WHERE NOT r.success'
+       INTO n USING 'SELECT mcp_internal.citus_node_teardown()';
     -- 1. every row, read through Citus
     FOR i IN 1 .. array_length(tables, 1) LOOP
         copies := copies || ('mcp_undistribute_' || i);
@@ -364,6 +472,7 @@ BEGIN
     END LOOP;
     PERFORM set_config('session_replication_role', 'origin', true);
     PERFORM mcp_internal.citus_audit_triggers(true);
+    PERFORM mcp_internal.citus_node_teardown();
     FOREACH t IN ARRAY mcp_internal.citus_tenant_tables() LOOP
         PERFORM mcp_internal.make_tenant_table(t);
     END LOOP;
