@@ -3,16 +3,17 @@
 # workers, each a throwaway PostgreSQL cluster run as the postgres user on ports of its own,
 # the same keyring on every node -- with mcp_platform created on the coordinator (Citus
 # creates it on the workers) and distributed with mcp.distribute(). It then runs
-# test/citus/*.sql with pg_regress against that cluster (expected output in
-# test/citus/expected/) and the checks below that need concurrent clients on several nodes.
+# test/citus/sql/*.sql with pg_regress against that cluster (expected output in
+# test/citus/expected/), a plan-limit race through the coordinator and a worker at once, and
+# last test/citus/sql/99_undistribute.sql (the drop path).
 #
 #   bash scripts/citus_test.sh
 #
 # Uses a Citus that is already installed into the PostgreSQL it builds against (Citus is not
 # in Debian's archive; this project never builds or downloads it). Without one it prints one
 # line saying the suite was skipped and exits 0. scripts/test.sh runs it as its last step.
-# Environment: MCP_CITUS_NO_BUILD=1 (the extension is installed already and the caller holds
-# the install lock: scripts/test.sh), CITUS_TESTS (a subset of test/citus/*.sql names).
+# Environment: MCP_CITUS_RESULTS (keep the pg_regress results there), MCP_CITUS_NO_BUILD=1 (the extension is installed already and the caller holds
+# the install lock: scripts/test.sh), CITUS_TESTS (a subset of the test names, e.g. "01_distribute 03_plan_limits").
 # The last line is "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,13 @@ stop_all() {
     done
     return 0
 }
-trap 'stop_all; rm -rf "$WORK"' EXIT
+# MCP_CITUS_RESULTS=DIR keeps the pg_regress results there (to bootstrap an expected file)
+keep_results() {
+    [ -n "${MCP_CITUS_RESULTS:-}" ] && [ -d "$WORK/regress/results" ] &&
+        mkdir -p "$MCP_CITUS_RESULTS" && cp "$WORK/regress/results/"*.out "$MCP_CITUS_RESULTS/"
+    return 0
+}
+trap 'keep_results; stop_all; rm -rf "$WORK"' EXIT
 
 PASSED=0
 FAILED=0
@@ -88,26 +95,61 @@ psql_on coord -c "CREATE ROLE app LOGIN IN ROLE mcp_app" >/dev/null
 psql_on coord -c "CREATE ROLE admin LOGIN IN ROLE mcp_admin" >/dev/null
 echo "coordinator port ${PORT[coord]}, workers ${PORT[worker1]} and ${PORT[worker2]}"
 
-# ---- pg_regress: test/citus/*.sql against the coordinator (the files \connect to workers) ----
-mcp_log "Citus: pg_regress (test/citus)"
-tests=${CITUS_TESTS:-$(cd test/citus && ls -1 [0-9]*.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')}
+# ---- pg_regress: test/citus/sql/*.sql against the coordinator (the files \connect to workers) ----
 cp -r test/citus "$WORK/regress"
 chown -R postgres: "$WORK/regress"
-rc=0
-PGXS_DIR=$(dirname "$("$MCP_PG_BIN/pg_config" --pgxs)")
-# shellcheck disable=SC2086 # a list of test names
-mcp_as_pg env PGHOST=127.0.0.1 PGPORT="${PORT[coord]}" PGUSER=postgres \
-    MCP_WORKER1_PORT="${PORT[worker1]}" MCP_WORKER2_PORT="${PORT[worker2]}" \
-    "$PGXS_DIR/../test/regress/pg_regress" --use-existing --dbname=postgres \
-    --inputdir="$WORK/regress" --outputdir="$WORK/regress" --bindir="$MCP_PG_BIN" \
-    $tests 9>&- 2>&1 | tee "$WORK/regress.log" || rc=$?
-PASSED=$((PASSED + $(grep -cE '^(ok|test) .* (\.\.\. ok|ok +[0-9])|^ok [0-9]' "$WORK/regress.log" || true)))
-n_failed=$(grep -cE '\.\.\. FAILED|^not ok' "$WORK/regress.log" || true)
-FAILED=$((FAILED + n_failed))
-if [ "$rc" -ne 0 ]; then
-    [ "$n_failed" -ne 0 ] || FAILED=$((FAILED + 1))
-    [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
-    for n in "${NODES[@]}"; do echo "----- $n server log (last 60 lines)"; tail -n 60 "$WORK/$n/server.log"; done
+PG_REGRESS="$(dirname "$("$MCP_PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress"
+run_regress() {  # run_regress TEST...
+    local rc=0 log="$WORK/regress-$RANDOM.log" n_failed
+    mcp_as_pg env PGHOST=127.0.0.1 PGPORT="${PORT[coord]}" PGUSER=postgres \
+        MCP_WORKER1_PORT="${PORT[worker1]}" MCP_WORKER2_PORT="${PORT[worker2]}" \
+        "$PG_REGRESS" --use-existing --dbname=postgres --inputdir="$WORK/regress" \
+        --outputdir="$WORK/regress" --bindir="$MCP_PG_BIN" "$@" 9>&- 2>&1 | tee "$log" || rc=$?
+    PASSED=$((PASSED + $(grep -cE '^(ok|test) .* (\.\.\. ok|ok +[0-9])|^ok [0-9]' "$log" || true)))
+    n_failed=$(grep -cE '\.\.\. FAILED|^not ok' "$log" || true)
+    FAILED=$((FAILED + n_failed))
+    if [ "$rc" -ne 0 ]; then
+        [ "$n_failed" -ne 0 ] || FAILED=$((FAILED + 1))
+        [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+        local n
+        for n in "${NODES[@]}"; do echo "----- $n server log (last 60 lines)"; tail -n 60 "$WORK/$n/server.log"; done
+    fi
+}
+all_tests=$(cd test/citus/sql && ls -1 ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
+tests=${CITUS_TESTS:-$all_tests}
+mcp_log "Citus: pg_regress (test/citus)"
+# shellcheck disable=SC2046 # lists of test names
+run_regress $(echo "$tests" | grep -v '^99_' || true)
+
+# ---- a plan-limit race through the coordinator and a worker at once ----
+# Each round signs up a free user, then six clients (three on the coordinator, three on worker
+# 1, each an application login with the tenant set per transaction) try to activate an
+# instance for it at the same moment: exactly one may win, the others get MC001.
+if echo "$tests" | grep -q '^03_'; then
+    mcp_log "Citus: concurrent activations through the coordinator and a worker"
+    for round in 1 2 3 4 5; do
+        user=$(psql_on coord -c "SELECT mcp.sign_up('race$round@example.com')")
+        start=$(( $(date +%s) + 2 ))
+        for i in 1 2 3 4 5 6; do
+            node=coord; [ $((i % 2)) -eq 0 ] && node=worker1
+            (
+                while [ "$(date +%s)" -lt "$start" ]; do sleep 0.05; done
+                psql -X -q -At -h 127.0.0.1 -p "${PORT[$node]}" -U app -d postgres \
+                    -c "BEGIN" -c "SELECT mcp.set_tenant('$user')" \
+                    -c "SELECT mcp.create_instance('github')" -c "COMMIT" >"$WORK/race-$round-$i.out" 2>&1
+            ) &
+        done
+        wait
+        won=$(psql_on coord -c "SELECT count(*) FROM mcp.mcp_service_table WHERE user_id = '$user' AND status = 'active'")
+        refused=$(cat "$WORK"/race-"$round"-*.out | grep -c 'plan limit reached' || true)
+        check "race round $round: one activation wins, five get MC001" "1 5" "$won $refused"
+    done
+    drift=$(psql_on coord -c "SELECT count(*) FROM mcp.verify_counters()")
+    check "the counters verify after the races" 0 "$drift"
+fi
+
+if echo "$tests" | grep -q '^99_'; then
+    run_regress 99_undistribute
 fi
 
 echo
