@@ -82,7 +82,7 @@ INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method
 SELECT md5('i' || inst)::uuid, md5('u' || (inst % 500))::uuid,
        (ARRAY['refresh', 'refresh', 'refresh', 'validate', 'validate', 'revoke', 'store_tokens', 'claim_refresh'])[1 + (r * 8)::int % 8],
        CASE WHEN r < 0.90 THEN 'success' WHEN r < 0.98 THEN 'failure' ELSE 'pending' END,
-       (ARRAY['oauth2', 'api_key', 'oauth2', NULL])[1 + inst % 4],   -- one auth method per instance
+       (ARRAY['oauth', 'api_key', 'oauth', NULL])[1 + inst % 4],   -- one auth method per instance
        CASE WHEN r >= 0.90 AND r < 0.98 THEN 'invalid_grant' END,
        '{"source": "bench"}',
        now() - make_interval(days => $k + 1) + g.t * interval '1 day'
@@ -142,7 +142,7 @@ STREAM_SQL=$WORK/stream.sql
 # runs the insert stream into table $1 in 2-second pgbench chunks while $STREAM_FLAG exists
 stream() {
     local table=$1 prefix=$2 chunk=0
-    printf "INSERT INTO %s (instance_id, user_id, operation, status, method) VALUES ('%s', '%s', 'refresh', 'success', 'oauth2');\n" \
+    printf "INSERT INTO %s (instance_id, user_id, operation, status, method) VALUES ('%s', '%s', 'refresh', 'success', 'oauth');\n" \
         "$table" "$(q -c "SELECT md5('i1')::uuid")" "$(q -c "SELECT md5('u1')::uuid")" > "$STREAM_SQL.$prefix"
     while [ -f "$STREAM_FLAG" ]; do
         chunk=$((chunk + 1))

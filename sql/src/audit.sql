@@ -244,6 +244,8 @@ DECLARE
     -- the vocabulary, as the log's CHECK constraints state it
     operations constant text[] := '{refresh,revoke,validate,set_api_key,set_oauth_client,begin_oauth,complete_oauth,store_tokens,claim_refresh,rotate}';
     statuses constant text[] := '{success,failure,pending}';
+    -- one spelling per authentication method, so a summary never splits one in two
+    methods constant text[] := '{api_key,oauth}';
     tenant uuid := mcp_internal.require_tenant();
     owner uuid;
     meta jsonb := coalesce(metadata, '{}'::jsonb);
@@ -260,8 +262,9 @@ BEGIN
         RAISE EXCEPTION 'invalid audit status' USING ERRCODE = '22023',
             DETAIL = format('status must be one of %s.', array_to_string(statuses, ', '));
     END IF;
-    IF length(method) > 50 THEN
-        RAISE EXCEPTION 'audit method longer than 50 characters' USING ERRCODE = '22023';
+    IF method IS NOT NULL AND NOT method = ANY (methods) THEN
+        RAISE EXCEPTION 'invalid audit method' USING ERRCODE = '22023',
+            DETAIL = format('method must be NULL or one of %s.', array_to_string(methods, ', '));
     END IF;
     IF length(error_type) > 100 THEN
         RAISE EXCEPTION 'audit error type longer than 100 characters' USING ERRCODE = '22023';

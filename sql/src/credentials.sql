@@ -57,7 +57,10 @@ BEGIN
            client_id = NULL, client_secret = NULL, access_token = NULL, refresh_token = NULL,
            token_expires_at = NULL, token_scope = NULL, oauth_status = NULL,
            oauth_completed_at = NULL, oauth_authorization_url = NULL, oauth_state = NULL,
-           oauth_state_expires_at = NULL, oauth_code_verifier = NULL, refresh_claimed_until = NULL;
+           oauth_state_expires_at = NULL, oauth_code_verifier = NULL, refresh_claimed_until = NULL,
+           -- a new key ends a revocation; an API key has no refresh lifecycle
+           refresh_state = 'ok', refresh_lease = NULL, refresh_due_at = NULL, tokens_stored_at = NULL,
+           refresh_failures = 0, failure_days = 0, next_attempt_at = NULL;
     UPDATE mcp.mcp_service_table s SET credentials_updated_at = now()
      WHERE s.user_id = inst.user_id AND s.instance_id = set_api_key.instance_id;
     PERFORM mcp.log_token_operation(set_api_key.instance_id, 'set_api_key', 'success', 'api_key');
@@ -145,7 +148,8 @@ BEGIN
     END IF;
     UPDATE mcp.mcp_service_table s SET oauth_status = 'pending'
      WHERE s.user_id = inst.user_id AND s.instance_id = begin_oauth.instance_id;
-    PERFORM mcp.log_token_operation(begin_oauth.instance_id, 'begin_oauth', 'pending', 'oauth');
+    -- the flow has begun: a success (its end is complete_oauth and store_tokens)
+    PERFORM mcp.log_token_operation(begin_oauth.instance_id, 'begin_oauth', 'success', 'oauth');
     state := pkce.state;
     code_challenge := pkce.code_challenge;
     RETURN NEXT;
@@ -191,6 +195,10 @@ COMMENT ON FUNCTION mcp.complete_oauth(text) IS
 REVOKE ALL ON FUNCTION mcp.complete_oauth(text) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.complete_oauth(text) TO mcp_app;
 
+-- Tokens from the tenant's own code exchange (or a refresh it did itself): stored encrypted,
+-- and the refresh lifecycle starts over: state ok, failures forgotten, any outstanding lease
+-- of a worker invalidated (its settle raises MC203), the next refresh scheduled. After
+-- cooling or needs_reauth that is a recovery (an event).
 CREATE OR REPLACE FUNCTION mcp.store_oauth_tokens(instance_id uuid, access_token text, refresh_token text,
                                        expires_at timestamptz, scope text) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
@@ -198,9 +206,11 @@ CREATE OR REPLACE FUNCTION mcp.store_oauth_tokens(instance_id uuid, access_token
 AS $$
 DECLARE
     inst record := mcp_internal.credential_instance(store_oauth_tokens.instance_id);
+    clock timestamptz := mcp_internal.refresh_clock();
+    ts timestamptz := now();
     sealed_access bytea;
     sealed_refresh bytea;
-    found_row boolean;
+    cred record;
 BEGIN
     PERFORM mcp_internal.require_type(store_oauth_tokens.instance_id, inst.service_type, 'oauth');
     IF store_oauth_tokens.access_token IS NULL OR store_oauth_tokens.access_token = '' THEN
@@ -209,38 +219,55 @@ BEGIN
     PERFORM mcp_internal.check_secret_length('access_token', store_oauth_tokens.access_token, 8192);
     PERFORM mcp_internal.check_secret_length('refresh_token', store_oauth_tokens.refresh_token, 8192);
     PERFORM mcp_internal.check_secret_length('scope', store_oauth_tokens.scope, 4096);
+    IF NOT pg_catalog.isfinite(store_oauth_tokens.expires_at) THEN
+        RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
+    END IF;
+    SELECT c.credential_id, c.refresh_state, c.refresh_token, c.client_secret, c.oauth_code_verifier INTO cred
+      FROM mcp.mcp_credentials c
+     WHERE c.user_id = inst.user_id AND c.instance_id = store_oauth_tokens.instance_id
+       AND c.client_id IS NOT NULL
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '55000',
+            HINT = 'Call mcp.set_oauth_client first.';
+    END IF;
     sealed_access := mcp_internal.seal_field(inst.user_id, store_oauth_tokens.instance_id, 'access_token',
                                      store_oauth_tokens.access_token);
     IF store_oauth_tokens.refresh_token IS NOT NULL THEN
         sealed_refresh := mcp_internal.seal_field(inst.user_id, store_oauth_tokens.instance_id, 'refresh_token',
                                           store_oauth_tokens.refresh_token);
+    ELSE
+        sealed_refresh := cred.refresh_token;
     END IF;
     UPDATE mcp.mcp_credentials c
        SET access_token = sealed_access,
-           refresh_token = coalesce(sealed_refresh, c.refresh_token),
+           refresh_token = sealed_refresh,
            token_expires_at = store_oauth_tokens.expires_at,
            token_scope = store_oauth_tokens.scope,
            oauth_status = 'completed',
-           oauth_completed_at = coalesce(c.oauth_completed_at, now()),
-           refresh_claimed_until = NULL,
-           key_version = mcp_internal.common_key_version(NULL, c.client_secret, sealed_access,
-                                                 coalesce(sealed_refresh, c.refresh_token), c.oauth_code_verifier)
-     WHERE c.user_id = inst.user_id AND c.instance_id = store_oauth_tokens.instance_id
-       AND c.client_id IS NOT NULL;
-    GET DIAGNOSTICS found_row = ROW_COUNT;
-    IF NOT found_row THEN
-        RAISE EXCEPTION 'instance % has no OAuth client', store_oauth_tokens.instance_id USING ERRCODE = '55000',
-            HINT = 'Call mcp.set_oauth_client first.';
-    END IF;
-    UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = now()
+           oauth_completed_at = coalesce(c.oauth_completed_at, ts),
+           refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
+           refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
+           tokens_stored_at = clock,
+           refresh_due_at = CASE WHEN sealed_refresh IS NOT NULL
+                                 THEN mcp_internal.refresh_due_at(store_oauth_tokens.expires_at, clock) END,
+           key_version = mcp_internal.common_key_version(NULL, cred.client_secret, sealed_access,
+                                                         sealed_refresh, cred.oauth_code_verifier)
+     WHERE c.user_id = inst.user_id AND c.credential_id = cred.credential_id;
+    UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = ts
      WHERE s.user_id = inst.user_id AND s.instance_id = store_oauth_tokens.instance_id;
     PERFORM mcp.log_token_operation(store_oauth_tokens.instance_id, 'store_tokens', 'success', 'oauth',
-                                    metadata => pg_catalog.jsonb_build_object(
-                                        'refresh_token_replaced', store_oauth_tokens.refresh_token IS NOT NULL));
+                                    metadata => pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                                        'refresh_token_replaced', store_oauth_tokens.refresh_token IS NOT NULL,
+                                        'event', CASE WHEN cred.refresh_state IN ('cooling', 'needs_reauth')
+                                                      THEN 'recovered' END)));
+    IF cred.refresh_state IN ('cooling', 'needs_reauth') THEN
+        PERFORM mcp_internal.credential_event(inst.user_id, store_oauth_tokens.instance_id, 'recovered');
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) IS
-    'stores encrypted OAuth tokens after a code exchange or a refresh; a NULL refresh_token keeps the stored one';
+    'stores encrypted OAuth tokens after a code exchange; a NULL refresh_token keeps the stored one; restarts the refresh lifecycle (ends any worker''s lease)';
 REVOKE ALL ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) TO mcp_app;
 
@@ -270,7 +297,8 @@ BEGIN
            CASE WHEN c.refresh_token IS NOT NULL THEN mcp_internal.open_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token) END,
            c.token_expires_at, c.token_scope, c.oauth_status::text
       FROM mcp.mcp_credentials c
-     WHERE c.user_id = inst.user_id AND c.instance_id = get_credentials.instance_id;
+     WHERE c.user_id = inst.user_id AND c.instance_id = get_credentials.instance_id
+       AND c.refresh_state <> 'revoked';  -- revoked: nothing to hand out, as before 1.1
 END
 $$;
 COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
@@ -278,32 +306,56 @@ COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
 REVOKE ALL ON FUNCTION mcp.get_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid) TO mcp_app;
 
-CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid) RETURNS void
+-- Revokes the credentials of one of the tenant's instances: the API key or the tokens (and the
+-- PKCE flow state) are wiped, the credential is marked revoked (never claimed; a new key or
+-- OAuth flow ends it), any worker's lease ends (MC203), and the instance stays. The OAuth
+-- client configuration stays too unless forget_client. Returns whether there was anything
+-- to revoke (false: no credential, or revoked already); a revocation is an event.
+CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid, forget_client boolean DEFAULT false) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inst record := mcp_internal.credential_instance(revoke_credentials.instance_id);
-    removed boolean;
+    forget boolean := coalesce(revoke_credentials.forget_client, false);
+    ts timestamptz := now();
+    revoked boolean;
 BEGIN
-    DELETE FROM mcp.mcp_credentials c
-     WHERE c.user_id = inst.user_id AND c.instance_id = revoke_credentials.instance_id;
-    GET DIAGNOSTICS removed = ROW_COUNT;
-    UPDATE mcp.mcp_service_table s SET oauth_status = NULL, credentials_updated_at = now()
-     WHERE s.user_id = inst.user_id AND s.instance_id = revoke_credentials.instance_id;
+    UPDATE mcp.mcp_credentials c
+       SET api_key = NULL, access_token = NULL, refresh_token = NULL, token_expires_at = NULL, token_scope = NULL,
+           oauth_status = NULL, oauth_state = NULL, oauth_state_expires_at = NULL, oauth_code_verifier = NULL,
+           oauth_authorization_url = NULL,
+           client_id = CASE WHEN forget THEN NULL ELSE c.client_id END,
+           client_secret = CASE WHEN forget THEN NULL ELSE c.client_secret END,
+           key_version = CASE WHEN forget OR c.client_secret IS NULL THEN NULL
+                              ELSE mcp_internal.envelope_key_version(c.client_secret) END,
+           refresh_state = 'revoked', refresh_lease = NULL, refresh_claimed_until = NULL, refresh_due_at = NULL,
+           tokens_stored_at = NULL, next_attempt_at = NULL
+     WHERE c.user_id = inst.user_id AND c.instance_id = revoke_credentials.instance_id
+       AND (c.refresh_state <> 'revoked' OR (forget AND c.client_id IS NOT NULL));
+    GET DIAGNOSTICS revoked = ROW_COUNT;
+    IF revoked THEN
+        UPDATE mcp.mcp_service_table s SET oauth_status = NULL, credentials_updated_at = ts
+         WHERE s.user_id = inst.user_id AND s.instance_id = revoke_credentials.instance_id;
+        PERFORM mcp_internal.credential_event(inst.user_id, revoke_credentials.instance_id, 'revoked');
+    END IF;
     PERFORM mcp.log_token_operation(revoke_credentials.instance_id, 'revoke', 'success', inst.service_type,
-                                    metadata => pg_catalog.jsonb_build_object('had_credentials', removed));
+                                    metadata => pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                                        'had_credentials', revoked, 'forget_client', forget,
+                                        'event', CASE WHEN revoked THEN 'revoked' END)));
+    RETURN revoked;
 END
 $$;
-COMMENT ON FUNCTION mcp.revoke_credentials(uuid) IS
-    'deletes the credentials of one of the tenant''s instances';
-REVOKE ALL ON FUNCTION mcp.revoke_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid) TO mcp_app;
+COMMENT ON FUNCTION mcp.revoke_credentials(uuid, boolean) IS
+    'revokes one of the tenant''s credentials (tokens or API key wiped, state revoked, instance kept; the OAuth client too unless forget_client); true when there was anything to revoke';
+REVOKE ALL ON FUNCTION mcp.revoke_credentials(uuid, boolean) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid, boolean) TO mcp_app;
 
 -- The tenant's OAuth credentials with a refresh token that expire within `within`, each
--- leased (refresh_claimed_until) to one caller for mcp_platform.token_refresh_lease: rows
--- another worker holds are skipped (FOR UPDATE SKIP LOCKED) or still leased, so two workers
--- never get the same instance. mcp.store_oauth_tokens ends the lease.
+-- leased to this caller for mcp_platform.token_refresh_lease (release 1.0's tenant-scoped
+-- claim, on the same state as mcp.claim_refreshes: leased, needs_reauth, revoked and still
+-- cooling credentials are skipped, rows another worker holds too: FOR UPDATE SKIP LOCKED).
+-- mcp.store_oauth_tokens ends the lease.
 CREATE OR REPLACE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer) RETURNS SETOF uuid
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 10
     SET search_path = pg_catalog, pg_temp
@@ -311,34 +363,38 @@ AS $$
 DECLARE
     tenant uuid := mcp_internal.require_tenant();
     lease interval := mcp_internal.setting('mcp_platform.token_refresh_lease')::interval;
-    claimed uuid;
+    clock timestamptz := mcp_internal.refresh_clock();
+    claimed uuid[];
 BEGIN
     IF within IS NULL OR max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'within must not be NULL and max_rows must be positive' USING ERRCODE = '22023';
     END IF;
-    FOR claimed IN
-        WITH due AS (
-            SELECT c.user_id, c.credential_id
-              FROM mcp.mcp_credentials c
-             WHERE c.user_id = tenant
-               AND c.refresh_token IS NOT NULL
-               AND c.token_expires_at <= now() + within
-               AND (c.refresh_claimed_until IS NULL OR c.refresh_claimed_until <= now())
-             ORDER BY c.token_expires_at
-             LIMIT max_rows
-               FOR UPDATE SKIP LOCKED
-        )
-        UPDATE mcp.mcp_credentials c SET refresh_claimed_until = now() + lease
+    WITH due AS (
+        SELECT c.user_id, c.credential_id
+          FROM mcp.mcp_credentials c
+         WHERE c.user_id = tenant
+           AND c.refresh_token IS NOT NULL
+           AND c.token_expires_at <= clock + within
+           AND (c.refresh_state = 'ok' OR (c.refresh_state = 'cooling' AND c.next_attempt_at <= clock))
+           AND (c.refresh_lease IS NULL OR c.refresh_claimed_until <= clock)
+         ORDER BY c.token_expires_at
+         LIMIT max_rows
+           FOR UPDATE SKIP LOCKED
+    ), leased AS (
+        UPDATE mcp.mcp_credentials c
+           SET refresh_lease = pg_catalog.gen_random_uuid(), refresh_claimed_until = clock + lease,
+               refresh_due_at = greatest(c.refresh_due_at, clock + lease)
           FROM due
          WHERE c.user_id = due.user_id AND c.credential_id = due.credential_id
         RETURNING c.instance_id
-    LOOP
-        PERFORM mcp.log_token_operation(claimed, 'claim_refresh', 'pending', 'oauth');
-        RETURN NEXT claimed;
-    END LOOP;
+    )
+    SELECT coalesce(pg_catalog.array_agg(leased.instance_id), '{}') INTO claimed FROM leased;
+    INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method)
+    SELECT u.id, tenant, 'claim_refresh', 'success', 'oauth' FROM pg_catalog.unnest(claimed) AS u(id);
+    RETURN QUERY SELECT u.id FROM pg_catalog.unnest(claimed) AS u(id);
 END
 $$;
 COMMENT ON FUNCTION mcp.claim_token_refresh(interval, integer) IS
-    'leases the tenant''s OAuth credentials that expire within the interval to this caller (one refresh worker at a time)';
+    'leases the tenant''s OAuth credentials that expire within the interval to this caller (release 1.0''s tenant-scoped claim; see mcp.claim_refreshes)';
 REVOKE ALL ON FUNCTION mcp.claim_token_refresh(interval, integer) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.claim_token_refresh(interval, integer) TO mcp_app;

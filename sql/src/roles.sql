@@ -19,6 +19,11 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mcp_admin') THEN
         CREATE ROLE mcp_admin NOLOGIN;
     END IF;
+    -- the refresh worker: claims and settles refreshes of every tenant, reads their refresh
+    -- state, nothing else
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mcp_worker') THEN
+        CREATE ROLE mcp_worker NOLOGIN;
+    END IF;
 END
 $roles$;
-GRANT USAGE ON SCHEMA mcp TO mcp_app, mcp_admin;
+GRANT USAGE ON SCHEMA mcp TO mcp_app, mcp_admin, mcp_worker;

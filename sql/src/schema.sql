@@ -221,15 +221,29 @@ CREATE TABLE IF NOT EXISTS mcp.mcp_credentials (
     -- The key version every non-NULL secret of the row uses (0 when they differ, NULL when
     -- the row holds none): rotation finds rows to re-seal by it without decrypting anything.
     key_version             integer,
+    -- The refresh lifecycle (refresh.sql); the order of these columns is the order in which
+    -- the 1.0 -> 1.1 upgrade adds them.
+    refresh_state           varchar(20)  NOT NULL DEFAULT 'ok',
+    refresh_lease           uuid,           -- the outstanding lease's token (claim → settle)
+    refresh_due_at          timestamptz,    -- when it is next claimable; NULL: never
+    tokens_stored_at        timestamptz,    -- when the current tokens were stored
+    refresh_failures        integer      NOT NULL DEFAULT 0,  -- failed attempts since a success
+    failure_days            integer      NOT NULL DEFAULT 0,  -- distinct UTC days among them
+    next_attempt_at         timestamptz,    -- end of the cooldown (cooling)
+    last_success_at         timestamptz,
+    last_failure_at         timestamptz,
+    last_error_type         varchar(100),
     CONSTRAINT mcp_credentials_pkey PRIMARY KEY (user_id, credential_id),
     CONSTRAINT mcp_credentials_instance_key UNIQUE (user_id, instance_id),
     CONSTRAINT mcp_credentials_instance_fkey FOREIGN KEY (user_id, instance_id)
         REFERENCES mcp.mcp_service_table (user_id, instance_id) ON DELETE CASCADE,
-    -- Either an API key or an OAuth client, never both.
+    -- Either an API key or an OAuth client, never both; or nothing, once revoked.
     CONSTRAINT mcp_credentials_type_check CHECK (
         (api_key IS NOT NULL AND client_id IS NULL AND client_secret IS NULL
              AND access_token IS NULL AND refresh_token IS NULL AND oauth_code_verifier IS NULL)
-        OR (api_key IS NULL AND client_id IS NOT NULL)),
+        OR (api_key IS NULL AND client_id IS NOT NULL)
+        OR (refresh_state = 'revoked' AND api_key IS NULL AND client_id IS NULL AND client_secret IS NULL
+             AND access_token IS NULL AND refresh_token IS NULL AND oauth_code_verifier IS NULL)),
     -- Tokens only with an OAuth client; a refresh token or expiry only with an access token.
     CONSTRAINT mcp_credentials_token_check CHECK (
         (access_token IS NULL OR client_id IS NOT NULL)
@@ -240,7 +254,14 @@ CREATE TABLE IF NOT EXISTS mcp.mcp_credentials (
         AND (oauth_status IS NULL OR client_id IS NOT NULL)
         AND (oauth_status <> 'completed' OR (access_token IS NOT NULL AND oauth_completed_at IS NOT NULL))),
     CONSTRAINT mcp_credentials_oauth_state_check CHECK (
-        oauth_state IS NULL OR (oauth_state ~ '^[0-9a-f]{64}$' AND oauth_state_expires_at IS NOT NULL))
+        oauth_state IS NULL OR (oauth_state ~ '^[0-9a-f]{64}$' AND oauth_state_expires_at IS NOT NULL)),
+    -- A revoked credential holds no token and no API key; only a credential with a refresh
+    -- token is leased or scheduled.
+    CONSTRAINT mcp_credentials_refresh_state_check CHECK (
+        refresh_state IN ('ok', 'cooling', 'needs_reauth', 'revoked')
+        AND (refresh_state <> 'revoked' OR (api_key IS NULL AND access_token IS NULL AND refresh_token IS NULL))
+        AND (refresh_token IS NOT NULL OR (refresh_lease IS NULL AND refresh_due_at IS NULL))
+        AND refresh_failures >= 0 AND failure_days >= 0)
 )
 -- Half-empty pages: re-sealing a row (rotation, token refresh) changes no indexed column, so
 -- with room on the page the new version is a HOT update with no index insertions (rotation
@@ -254,19 +275,35 @@ CREATE INDEX IF NOT EXISTS mcp_credentials_token_expires_idx ON mcp.mcp_credenti
     WHERE token_expires_at IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS mcp_credentials_oauth_state_idx ON mcp.mcp_credentials (user_id, oauth_state)
     WHERE oauth_state IS NOT NULL;
+-- The refresh queue: mcp.claim_refreshes reads it as one index range (oldest due first),
+-- whatever the table's size; settling a lease finds its row by the lease token.
+CREATE INDEX IF NOT EXISTS mcp_credentials_refresh_due_idx ON mcp.mcp_credentials (refresh_due_at)
+    WHERE refresh_due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS mcp_credentials_refresh_lease_idx ON mcp.mcp_credentials (refresh_lease)
+    WHERE refresh_lease IS NOT NULL;
 CREATE OR REPLACE TRIGGER mcp_credentials_set_updated_at BEFORE UPDATE ON mcp.mcp_credentials
     FOR EACH ROW EXECUTE FUNCTION mcp_internal.set_updated_at('user_id', 'instance_id');
 SELECT mcp_internal.make_tenant_table('mcp.mcp_credentials');
+-- mcp_worker reads the refresh state of every tenant (mcp.refresh_status), nothing else.
+DROP POLICY IF EXISTS worker_read ON mcp.mcp_credentials;
+CREATE POLICY worker_read ON mcp.mcp_credentials AS PERMISSIVE FOR SELECT TO mcp_worker USING (true);
 -- No role reads a ciphertext column: only the extension's own functions do. The backend
 -- changes credentials through the API only (mcp.revoke_credentials audits and keeps the
 -- instance's columns in step); mcp_admin may delete rows (account erasure).
-REVOKE ALL ON mcp.mcp_credentials FROM PUBLIC, mcp_app, mcp_admin;
+REVOKE ALL ON mcp.mcp_credentials FROM PUBLIC, mcp_app, mcp_admin, mcp_worker;
 GRANT SELECT (credential_id, user_id, instance_id, client_id, token_expires_at, token_scope,
-              oauth_status, oauth_completed_at, oauth_authorization_url, created_at, updated_at)
+              oauth_status, oauth_completed_at, oauth_authorization_url, created_at, updated_at,
+              refresh_state, failure_days, next_attempt_at, last_success_at, last_failure_at,
+              last_error_type)
     ON mcp.mcp_credentials TO mcp_app;
 GRANT SELECT (credential_id, user_id, instance_id, client_id, token_expires_at, token_scope,
               oauth_status, oauth_completed_at, oauth_authorization_url, refresh_claimed_until,
-              created_at, updated_at),
+              created_at, updated_at, refresh_state, refresh_due_at, tokens_stored_at,
+              refresh_failures, failure_days, next_attempt_at, last_success_at, last_failure_at,
+              last_error_type),
       DELETE
     ON mcp.mcp_credentials TO mcp_admin;
+GRANT SELECT (user_id, instance_id, client_id, token_expires_at, refresh_state, failure_days,
+              next_attempt_at, last_success_at, last_failure_at, last_error_type)
+    ON mcp.mcp_credentials TO mcp_worker;
 SELECT pg_catalog.pg_extension_config_dump('mcp.mcp_credentials', '');

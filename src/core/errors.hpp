@@ -21,6 +21,7 @@ inline constexpr const char kDecryptFailed[] = "MC102";
 inline constexpr const char kMalformedCiphertext[] = "MC103";
 inline constexpr const char kOAuthStateInvalid[] = "MC201";
 inline constexpr const char kCredentialTypeMismatch[] = "MC202";
+inline constexpr const char kLeaseLost[] = "MC203";  // raised in SQL (refresh.sql)
 inline constexpr const char kInsufficientPrivilege[] = "42501";
 inline constexpr const char kStringTooLong[] = "22001";
 inline constexpr const char kInvalidParameter[] = "22023";

@@ -32,6 +32,12 @@ char* audit_retention = nullptr;
 int maintenance_interval = 3600;
 char* maintenance_databases = nullptr;
 int tenant_scope = kTenantScopeTransaction;
+int refresh_margin = 900;
+int refresh_idle_interval = 86400;
+int refresh_backoff_base = 30;
+int refresh_backoff_max = 3600;
+int refresh_max_failure_days = 4;
+int refresh_clock_offset = 0;
 
 }  // namespace settings
 
@@ -74,6 +80,47 @@ void DefineCredentialSettings() {
         "mcp_platform.token_refresh_lease",
         "How long mcp.claim_token_refresh hands a credential to one refresh worker.", nullptr,
         &token_refresh_lease, 300, 1, 86400, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+}
+
+// Superuser-only (PGC_SUSET): a worker role must not be able to shorten its own backoff.
+void DefineRefreshSettings() {
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_margin",
+        "How long before its access token expires a credential is due for a refresh.",
+        "Never more than half of the token's own lifetime. Applies to tokens stored from then "
+        "on.",
+        &settings::refresh_margin, 900, 0, INT_MAX / 2, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_idle_interval",
+        "After how long without a refresh a credential is due anyway.",
+        "Keeps refresh tokens that expire when unused alive. Applies to tokens stored from then "
+        "on.",
+        &settings::refresh_idle_interval, 86400, 1, INT_MAX / 2, PGC_SUSET, GUC_UNIT_S, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_backoff_base",
+        "Wait after a credential's first failed refresh; doubles with each further failure.",
+        nullptr, &settings::refresh_backoff_base, 30, 0, INT_MAX / 2, PGC_SUSET, GUC_UNIT_S,
+        nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_backoff_max", "The longest wait between two refresh attempts.",
+        nullptr, &settings::refresh_backoff_max, 3600, 0, INT_MAX / 2, PGC_SUSET, GUC_UNIT_S,
+        nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_max_failure_days",
+        "After failures on more than this many distinct UTC days a credential needs "
+        "re-authorisation.",
+        "Failed attempts count at most once per day, so a provider outage does not exhaust "
+        "every credential.",
+        &settings::refresh_max_failure_days, 4, 0, 3650, PGC_SUSET, 0, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "mcp_platform.refresh_clock_offset",
+        "For tests only: shifts the refresh lifecycle's clock by this much.",
+        "Lets a test simulate days passing without sleeping. Leave it at 0.",
+        &settings::refresh_clock_offset, 0, -INT_MAX, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr,
+        nullptr, nullptr);
 }
 
 const config_enum_entry kTenantScopes[] = {
@@ -172,6 +219,7 @@ void DefineSettings() {
                   ListsThisLibrary("session_preload_libraries");
     DefineCredentialSettings();
     DefineTenancySettings();
+    DefineRefreshSettings();
     DefineAuditSettings();
     // Last: any other mcp_platform.* name is refused from now on (placeholders already set
     // under the prefix are removed with a warning).

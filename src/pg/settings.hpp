@@ -26,6 +26,13 @@ extern char* audit_retention;        // mcp_platform.audit_retention: an interva
 extern int maintenance_interval;     // mcp_platform.maintenance_interval, in seconds; 0 = off
 extern char* maintenance_databases;  // mcp_platform.maintenance_databases (preload only)
 extern int tenant_scope;             // mcp_platform.tenant_scope: a TenantScope
+// The refresh lifecycle (src/pg/refresh.cpp); intervals in seconds.
+extern int refresh_margin;            // mcp_platform.refresh_margin
+extern int refresh_idle_interval;     // mcp_platform.refresh_idle_interval
+extern int refresh_backoff_base;      // mcp_platform.refresh_backoff_base
+extern int refresh_backoff_max;       // mcp_platform.refresh_backoff_max
+extern int refresh_max_failure_days;  // mcp_platform.refresh_max_failure_days
+extern int refresh_clock_offset;      // mcp_platform.refresh_clock_offset (tests only)
 
 }  // namespace settings
 }  // namespace mcp_platform

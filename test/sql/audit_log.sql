@@ -31,9 +31,9 @@ SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'validate
 BEGIN;
 SELECT set_config('mcp.user_id', '00000000-0000-0000-0000-00000000000a', true) IS NOT NULL AS tenant_set;
 -- the row lands in the DEFAULT partition: today has no partition yet, and that is no failure
-SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'success', 'oauth2',
+SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'success', 'oauth',
                                metadata => '{"attempt": 1}') > 0 AS logged_without_partition;
-SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'failure', 'oauth2',
+SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'failure', 'oauth',
                                'invalid_grant', repeat('x', 5000)) > 0 AS logged_long_error;
 -- the user comes from the instance; the error message is cut at 1000 characters
 SELECT user_id, instance_id, operation, status, method, error_type, length(error_message) AS error_length,
@@ -51,6 +51,13 @@ SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', NULL, 'su
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
 SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', NULL);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+-- one spelling per method (api_key, oauth): a variant would split a summary in two; 22023
+SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'success', 'oauth2');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT mcp.log_token_operation('00000000-0000-0000-0000-0000000000a1', 'refresh', 'success', 'OAuth');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
 -- bounded sizes and shapes: 22023
@@ -142,7 +149,7 @@ SELECT count(*) AS rows_50_days_ago FROM token_audit_log
 SELECT mcp.ensure_audit_partitions(now() - interval '12 days', now() - interval '10 days') AS created_for_migration;
 INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, created_at)
 SELECT '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'refresh',
-       CASE WHEN g % 4 = 0 THEN 'failure' ELSE 'success' END, 'oauth2',
+       CASE WHEN g % 4 = 0 THEN 'failure' ELSE 'success' END, 'oauth',
        now() - interval '12 days' + g * interval '1 minute'
   FROM generate_series(1, 2880) AS g;
 SELECT count(*) AS migrated_rows, count(*) FILTER (WHERE tableoid = 'mcp.token_audit_log_default'::regclass) AS in_default

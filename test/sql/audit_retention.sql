@@ -11,7 +11,7 @@ $$;
 CREATE FUNCTION pg_temp.add_rows(n int, at timestamptz, op text DEFAULT 'refresh') RETURNS void LANGUAGE sql AS $$
     INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, created_at)
     SELECT '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', op,
-           CASE WHEN g % 3 = 0 THEN 'failure' ELSE 'success' END, 'oauth2', at
+           CASE WHEN g % 3 = 0 THEN 'failure' ELSE 'success' END, 'oauth', at
       FROM generate_series(1, n) AS g
 $$;
 

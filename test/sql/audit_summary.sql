@@ -40,7 +40,7 @@ SELECT CASE WHEN g % 2 = 0 THEN '00000000-0000-0000-0000-0000000000a1' ELSE '000
        '00000000-0000-0000-0000-00000000000a',
        (ARRAY['refresh', 'validate', 'revoke'])[1 + g % 3],
        (ARRAY['success', 'failure', 'pending', 'success'])[1 + g % 4],
-       CASE WHEN g % 5 = 0 THEN NULL ELSE 'oauth2' END,
+       CASE WHEN g % 5 = 0 THEN NULL ELSE 'oauth' END,
        now() - g * interval '37 minutes'
   FROM generate_series(1, 1557) AS g;   -- 1557 * 37 min ≈ 40 days
 INSERT INTO token_audit_log (instance_id, user_id, operation, status, method, created_at)

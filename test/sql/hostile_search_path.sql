@@ -12,6 +12,7 @@ SET client_min_messages = warning;
 
 CREATE ROLE regress_hostile LOGIN IN ROLE mcp_app;
 CREATE ROLE regress_hostile_admin LOGIN IN ROLE mcp_admin;
+CREATE ROLE regress_hostile_worker LOGIN IN ROLE mcp_worker;
 CREATE SCHEMA evil AUTHORIZATION regress_hostile;
 CREATE TABLE evil.sprung (fn text, run_as name, at timestamptz DEFAULT pg_catalog.clock_timestamp(), q text DEFAULT pg_catalog.current_query());
 ALTER TABLE evil.sprung OWNER TO regress_hostile;
@@ -79,6 +80,12 @@ CREATE FUNCTION evil.current_setting(text) RETURNS text LANGUAGE sql
     AS $f$ SELECT evil.trap('current_setting'); SELECT pg_catalog.current_setting($1) $f$;
 CREATE FUNCTION evil.count(uuid) RETURNS bigint LANGUAGE sql
     AS $f$ SELECT evil.trap('count'); SELECT 0::bigint $f$;
+CREATE FUNCTION evil.pg_notify(text, text) RETURNS void LANGUAGE sql
+    AS $f$ SELECT evil.trap('pg_notify'); SELECT pg_catalog.pg_notify($1, $2) $f$;
+CREATE FUNCTION evil.isfinite(timestamptz) RETURNS boolean LANGUAGE sql
+    AS $f$ SELECT evil.trap('isfinite'); SELECT pg_catalog.isfinite($1) $f$;
+CREATE FUNCTION evil.jsonb_strip_nulls(jsonb) RETURNS jsonb LANGUAGE sql
+    AS $f$ SELECT evil.trap('jsonb_strip_nulls'); SELECT pg_catalog.jsonb_strip_nulls($1) $f$;
 RESET ROLE;
 
 -- ---- the stage (as the superuser, with a clean search_path) -------------------------------
@@ -141,6 +148,33 @@ SELECT code_verifier IS NOT NULL AS verifier FROM mcp.complete_oauth(:'st');
 SELECT mcp.store_oauth_tokens(:'oauth_inst', 'access', 'refresh', pg_catalog.now(), 'scope');
 SELECT pg_catalog.count(*) AS claimed FROM mcp.claim_token_refresh('1 hour', 10);
 COMMIT;
+RESET ROLE;
+RESET search_path;
+
+-- ---- a refresh worker (no tenant), with the same path ----------------------------------------
+-- the tenant's lease above runs 5 minutes: the worker's clock is 10 minutes on
+SET mcp_platform.refresh_clock_offset = '10min';
+SET ROLE regress_hostile_worker;
+SET search_path = evil, pg_catalog, mcp, public;
+SELECT c.lease_token AS lt FROM mcp.claim_refreshes(100) c
+ WHERE c.instance_id OPERATOR(pg_catalog.=) :'oauth_inst'::pg_catalog.uuid \gset
+SELECT mcp.fail_refresh(:'lt', 'http_503', 'unavailable') AS failed;
+RESET ROLE;
+SET mcp_platform.refresh_clock_offset = '11min';
+SET ROLE regress_hostile_worker;
+SET search_path = evil, pg_catalog, mcp, public;
+SELECT c.lease_token AS lt FROM mcp.claim_refreshes(100) c
+ WHERE c.instance_id OPERATOR(pg_catalog.=) :'oauth_inst'::pg_catalog.uuid \gset
+SELECT mcp.complete_refresh(:'lt', 'access-2', NULL, pg_catalog.now()) IS NOT NULL AS completed;
+SELECT mcp.complete_refresh(:'lt', 'access-3', NULL, pg_catalog.now());
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_catalog.count(*) IS NOT NULL AS states FROM mcp.refresh_status;
+RESET ROLE;
+RESET mcp_platform.refresh_clock_offset;
+SET ROLE regress_hostile;
+SET search_path = evil, pg_catalog, mcp, public;
+SELECT pg_catalog.set_config('mcp.user_id', 'e0000000-0000-0000-0000-00000000000e', false) IS NOT NULL AS tenant;
+SELECT mcp.revoke_credentials(:'oauth_inst', true) AS revoked;
 -- sign-up (the free-plan trigger), the login lookup, and a profile update (the updated_at
 -- trigger; the tenant's own row)
 SELECT pg_catalog.set_config('mcp.user_id', 'e0000000-0000-0000-0000-00000000000e', false) IS NOT NULL AS tenant;
@@ -176,3 +210,4 @@ DELETE FROM mcp.mcp_table WHERE mcp_service_name IN ('hostile_gh', 'hostile_gm')
 DROP SCHEMA evil CASCADE;
 DROP ROLE regress_hostile;
 DROP ROLE regress_hostile_admin;
+DROP ROLE regress_hostile_worker;

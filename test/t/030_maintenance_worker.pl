@@ -65,7 +65,7 @@ ok( mcp_wait_sql(
 $node->safe_psql($db, q{
 SELECT mcp.ensure_audit_partitions(now() - interval '20 days', now() - interval '18 days');
 INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata, created_at)
-SELECT md5('i' || (g % 7))::uuid, md5('u' || (g % 3))::uuid, 'validate', 'failure', 'oauth2',
+SELECT md5('i' || (g % 7))::uuid, md5('u' || (g % 3))::uuid, 'validate', 'failure', 'oauth',
        jsonb_build_object('g', g), now() - g * interval '7 minutes'
   FROM generate_series(1, 6000) AS g;            -- about 29 days, partitions and DEFAULT alike
 });

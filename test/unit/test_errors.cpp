@@ -41,6 +41,7 @@ TEST(SqlError, ProjectSqlstatesAreStable) {
     EXPECT_STREQ(sqlstate::kMalformedCiphertext, "MC103");
     EXPECT_STREQ(sqlstate::kOAuthStateInvalid, "MC201");
     EXPECT_STREQ(sqlstate::kCredentialTypeMismatch, "MC202");
+    EXPECT_STREQ(sqlstate::kLeaseLost, "MC203");
 }
 
 }  // namespace

@@ -49,6 +49,21 @@ grep -qE '^ *(ghp_upgrade_canary_0123456789|.*refresh-token-def.*)' "$WORK/after
     grep -A2 'counter_rows_differing' "$WORK/after.out" | grep -qE '^ +0$' &&
     grep -A2 'summary_rows_differing' "$WORK/after.out" | grep -qE '^ +0$'
 result "credentials decrypt, counters verify, summary equals the raw aggregate" $?
+# 1.0's OAuth tokens joined the refresh lifecycle: state ok, scheduled (due margin before
+# expiry), and a worker can claim and settle them
+q -At -d mcp_up_upgraded -c "
+    SELECT count(*) FILTER (WHERE refresh_token IS NOT NULL) > 0
+       AND bool_and(refresh_state = 'ok' AND refresh_failures = 0 AND failure_days = 0)
+       AND bool_and((refresh_due_at IS NOT NULL) = (refresh_token IS NOT NULL))
+       AND bool_and(refresh_due_at IS NULL OR refresh_due_at <= token_expires_at)
+      FROM mcp.mcp_credentials" > "$WORK/lifecycle.out" 2>&1 &&
+  q -At -d mcp_up_upgraded -c "SET mcp_platform.refresh_clock_offset = '400d'" -c "SET ROLE mcp_worker" \
+    -c "SELECT count(mcp.complete_refresh(lease_token, 'access-after-upgrade', NULL, now() + interval '401 days')) FROM mcp.claim_refreshes(100)" \
+    >> "$WORK/lifecycle.out" 2>&1 &&
+  [ "$(tr '\n' ' ' < "$WORK/lifecycle.out")" = "t 1 " ]
+rc=$?
+[ $rc -ne 0 ] && cat "$WORK/lifecycle.out"
+result "1.0's OAuth tokens are scheduled for refresh and a worker refreshes them" $rc
 
 schema_of mcp_up_fresh > "$WORK/fresh.schema"
 schema_of mcp_up_upgraded > "$WORK/upgraded.schema"
