@@ -148,6 +148,32 @@ if echo "$tests" | grep -q '^03_'; then
     check "the counters verify after the races" 0 "$drift"
 fi
 
+# ---- a worker whose keyring holds a different key refuses it up front ----
+# mcp.distribute() copied the coordinator's key fingerprints to every worker: the worker that
+# holds bob's shard, given another key for version 1, refuses to decrypt with a key-check error
+# (not a per-row failure), and reads again once its key is restored.
+if echo "$tests" | grep -q '^04_'; then
+    mcp_log "Citus: a worker with a different key"
+    bob=$(psql_on coord -c "SELECT mcp.find_user('bob@example.com')")
+    oauth=$(psql_on coord -c "SELECT instance_id FROM mcp.mcp_service_table WHERE user_id = '$bob' AND custom_name = 'oauth'")
+    port=$(psql_on coord -c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+                             WHERE p.shardid = get_shard_id_for_distribution_column('mcp.mcp_credentials', '$bob'::uuid)")
+    holder=worker1; [ "$port" = "${PORT[worker2]}" ] && holder=worker2
+    read_secret() {
+        psql -X -q -At -h 127.0.0.1 -p "${PORT[coord]}" -U app -d postgres -c "BEGIN" \
+            -c "SELECT mcp.set_tenant('$bob')" -c "SELECT client_secret FROM mcp.get_credentials('$oauth')" \
+            -c "COMMIT" 2>&1 | grep -v '^$' | head -n 1
+    }
+    cp "$WORK/$holder/keyring" "$WORK/keyring.good"
+    mcp_write_keyring "$WORK/$holder/keyring" "1 $(mcp_random_key)"
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$WORK/$holder/data" reload >/dev/null
+    check "$holder with another key refuses it up front" \
+        "ERROR:  key version 1 does not match the key recorded for this database" "$(read_secret)"
+    cp "$WORK/keyring.good" "$WORK/$holder/keyring"
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$WORK/$holder/data" reload >/dev/null
+    check "$holder decrypts again with its key restored" "client-secret-1" "$(read_secret)"
+fi
+
 if echo "$tests" | grep -q '^99_'; then
     run_regress 99_undistribute
 fi

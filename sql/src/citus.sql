@@ -359,7 +359,13 @@ BEGIN
     DELETE FROM mcp.token_audit_dirty_days;
     DELETE FROM mcp.token_audit_day_rows;
 
-    -- Each node's own set-up, the workers' through Citus (in transactions of their own).
+    -- Each node's own set-up, the workers' through Citus (in transactions of their own). The
+    -- coordinator's keyring is loaded first, which records its fingerprints (none without one).
+    BEGIN
+        PERFORM mcp_internal.active_key_version();
+    EXCEPTION WHEN OTHERS THEN
+        NULL;  -- no keyring on the coordinator: each worker checks its own from first use
+    END;
     SELECT coalesce(jsonb_agg(jsonb_build_object('key_version', k.key_version, 'fingerprint', k.fingerprint)), '[]')
       INTO fingerprints FROM mcp.key_check k;
     PERFORM mcp_internal.citus_node_setup(fingerprints);

@@ -23,6 +23,14 @@ COMMIT;
 BEGIN;
 SELECT mcp.set_tenant(:'bob');
 SELECT api_key FROM mcp.get_credentials(:'keyed');
+-- one round trip: the tenant named in the call's own autocommit statement
+COMMIT;
+SELECT c.api_key FROM mcp.set_tenant(:'bob'), mcp.get_credentials(:'keyed') c;
+\c - app - :coord
+SELECT c.api_key FROM mcp.set_tenant(:'bob'), mcp.get_credentials(:'keyed') c;
+\c - app - :w2
+BEGIN;
+SELECT mcp.set_tenant(:'bob');
 -- usage on the hot path
 SELECT mcp.record_usage(:'keyed');
 SELECT mcp.record_usage(:'keyed');
@@ -60,3 +68,8 @@ COMMIT;
 -- rotation status
 \c - admin - :coord
 SELECT key_version, is_active, stored_values FROM mcp.key_status();
+-- export of an account: every table's rows of the user (secrets named only)
+SELECT mcp.find_user('bob@example.com') AS bob \gset
+SELECT jsonb_array_length(e -> 'instances') AS instances, e -> 'credentials' -> 0 -> 'secrets_stored' AS secrets,
+       e -> 'plan' ->> 'plan_type' AS plan
+  FROM mcp.export_user(:'bob') e;
