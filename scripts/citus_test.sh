@@ -18,6 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+# MCP_CITUS_PG_BIN: the bin directory of another (relocated) PostgreSQL installation to use,
+# with MCP_CITUS_NO_BUILD=1 (development: an installation of one's own needs no install lock)
+MCP_PG_BIN=${MCP_CITUS_PG_BIN:-$MCP_PG_BIN}
 export PATH=$MCP_PG_BIN:$PATH
 
 PKGLIBDIR=$("$MCP_PG_BIN/pg_config" --pkglibdir)

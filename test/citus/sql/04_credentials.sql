@@ -38,8 +38,9 @@ COMMIT;
 -- another tenant's instance: 42501
 BEGIN;
 SELECT mcp.set_tenant(:'alice');
+\set VERBOSITY sqlstate
 SELECT api_key FROM mcp.get_credentials(:'keyed');
-\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
 ROLLBACK;
 -- only ciphertext in the shards
 \c - postgres - :coord

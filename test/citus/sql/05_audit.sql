@@ -14,7 +14,7 @@ COMMIT;
 \c - app - :w1
 BEGIN;
 SELECT mcp.set_tenant(:'bob');
-SELECT mcp.log_token_operation(:'keyed', 'validate', 'failure', 'GET', 'http', 'timeout') > 0 AS logged;
+SELECT mcp.log_token_operation(:'keyed', 'validate', 'failure', 'api_key', 'http', 'timeout') > 0 AS logged;
 COMMIT;
 \c - app - :w2
 BEGIN;

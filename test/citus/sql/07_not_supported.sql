@@ -18,9 +18,10 @@ ROLLBACK;
 -- Citus sends every column to the shard (42501); use mcp.create_instance and mcp.set_plan
 BEGIN;
 SELECT mcp.set_tenant(:'bob');
+\set VERBOSITY sqlstate
 INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
 SELECT :'bob', mcp_service_id FROM mcp.mcp_table WHERE mcp_service_name = 'github';
-\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
 ROLLBACK;
 -- the upgrade of a distributed cluster's extension (ALTER EXTENSION … UPDATE): undistribute,
 -- update, distribute again
