@@ -71,6 +71,6 @@ COMMIT;
 SELECT key_version, is_active, stored_values FROM mcp.key_status();
 -- export of an account: every table's rows of the user (secrets named only)
 SELECT mcp.find_user('bob@example.com') AS bob \gset
-SELECT jsonb_array_length(e -> 'instances') AS instances, e -> 'credentials' -> 0 -> 'secrets_stored' AS secrets,
+SELECT jsonb_array_length(e -> 'instances') AS instances, jsonb_array_length(e -> 'credentials') AS credentials,
        e -> 'plan' ->> 'plan_type' AS plan
   FROM mcp.export_user(:'bob') e;
