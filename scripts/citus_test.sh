@@ -12,7 +12,8 @@
 # Uses a Citus that is already installed into the PostgreSQL it builds against (Citus is not
 # in Debian's archive; this project never builds or downloads it). Without one it prints one
 # line saying the suite was skipped and exits 0. scripts/test.sh runs it as its last step.
-# Environment: MCP_CITUS_RESULTS (keep the pg_regress results there), MCP_CITUS_NO_BUILD=1 (the extension is installed already and the caller holds
+# Environment: MCP_CITUS_FROM=1.0 (start from release 1.0 and upgrade the cluster before
+# distributing; the suite's expected output does not depend on it), MCP_CITUS_RESULTS (keep the pg_regress results there), MCP_CITUS_NO_BUILD=1 (the extension is installed already and the caller holds
 # the install lock: scripts/test.sh), CITUS_TESTS (a subset of the test names, e.g. "01_distribute 03_plan_limits").
 # The last line is "N passed, M failed".
 set -euo pipefail
@@ -92,7 +93,24 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${PORT[coord]});
 SELECT citus_add_node('127.0.0.1', ${PORT[worker1]});
 SELECT citus_add_node('127.0.0.1', ${PORT[worker2]});
 SQL
-psql_on coord -c 'CREATE EXTENSION mcp_platform' >/dev/null
+if [ "${MCP_CITUS_FROM:-}" = 1.0 ]; then
+    # release 1.0 on every node (Citus creates it on the workers), a tenant with an instance and
+    # an API key written through the 1.0 API, then the upgrade, which Citus runs on every node
+    psql_on coord -c "CREATE EXTENSION mcp_platform VERSION '1.0'" >/dev/null
+    psql_on coord >/dev/null <<'SQL'
+INSERT INTO mcp.mcp_table (mcp_service_name, display_name, port, type) VALUES ('legacy', 'Legacy', 8099, 'api_key');
+INSERT INTO mcp.users (email) VALUES ('legacy@example.com');
+BEGIN;
+SELECT set_config('mcp.user_id', (SELECT id::text FROM mcp.users WHERE email = 'legacy@example.com'), true);
+SELECT mcp.set_api_key(mcp.create_instance('legacy'), 'legacy-secret');
+COMMIT;
+SQL
+    psql_on coord -c 'ALTER EXTENSION mcp_platform UPDATE' >/dev/null
+    check "the upgrade ran on every node" "1.1 1.1 1.1" "$(for n in "${NODES[@]}"; do
+        psql_on "$n" -c "SELECT extversion FROM pg_extension WHERE extname = 'mcp_platform'"; done | xargs)"
+else
+    psql_on coord -c 'CREATE EXTENSION mcp_platform' >/dev/null
+fi
 # the application's login role (it inherits mcp_app; Citus creates it on every node)
 psql_on coord -c "CREATE ROLE app LOGIN IN ROLE mcp_app" >/dev/null
 psql_on coord -c "CREATE ROLE admin LOGIN IN ROLE mcp_admin" >/dev/null
@@ -105,6 +123,7 @@ PG_REGRESS="$(dirname "$("$MCP_PG_BIN/pg_config" --pgxs)")/../test/regress/pg_re
 run_regress() {  # run_regress TEST...
     local rc=0 log="$WORK/regress-$RANDOM.log" n_failed
     mcp_as_pg env PGHOST=127.0.0.1 PGPORT="${PORT[coord]}" PGUSER=postgres \
+        PGOPTIONS='-c client_min_messages=warning' \
         MCP_WORKER1_PORT="${PORT[worker1]}" MCP_WORKER2_PORT="${PORT[worker2]}" \
         "$PG_REGRESS" --use-existing --dbname=postgres --inputdir="$WORK/regress" \
         --outputdir="$WORK/regress" --bindir="$MCP_PG_BIN" "$@" 9>&- 2>&1 | tee "$log" || rc=$?
@@ -122,6 +141,25 @@ all_tests=$(cd test/citus/sql && ls -1 ./*.sql | sed 's|^\./||; s|\.sql$||' | so
 tests=${CITUS_TESTS:-$all_tests}
 mcp_log "Citus: pg_regress (test/citus)"
 # shellcheck disable=SC2046 # lists of test names
+if [ "${MCP_CITUS_FROM:-}" = 1.0 ] && echo "$tests" | grep -q '^01_'; then
+    run_regress 01_distribute
+    # what release 1.0 stored survives the upgrade and the distribution: the legacy tenant's
+    # plan counts its instance, its key decrypts on the worker that holds its shard; then the
+    # account is erased, so that the files below see the same data as on a fresh install
+    mcp_log "Citus: the data written under release 1.0"
+    legacy=$(psql_on coord -c "SELECT mcp.find_user('legacy@example.com')")
+    check "1.0's plan counter, distributed" "1" \
+        "$(psql_on coord -c "SELECT active_instances FROM mcp.user_plans WHERE user_id = '$legacy'")"
+    legacy_instance=$(psql_on coord -c "SELECT instance_id FROM mcp.mcp_service_table WHERE user_id = '$legacy'")
+    for n in coord worker2; do
+        check "1.0's API key decrypts through $n" "legacy-secret" "$(psql -X -q -At -h 127.0.0.1 \
+            -p "${PORT[$n]}" -U app -d postgres \
+            -c "SELECT c.api_key FROM mcp.set_tenant('$legacy'), mcp.get_credentials('$legacy_instance') c" 2>&1)"
+    done
+    check "the counters verify" "0" "$(psql_on coord -c "SELECT count(*) FROM mcp.verify_counters()")"
+    psql_on coord -c "SELECT mcp.erase_user('$legacy')" -c "DELETE FROM mcp.mcp_table WHERE mcp_service_name = 'legacy'" >/dev/null
+    tests=$(echo "$tests" | grep -v '^01_' || true)
+fi
 run_regress $(echo "$tests" | grep -v '^99_' || true)
 
 # ---- a plan-limit race through the coordinator and a worker at once ----

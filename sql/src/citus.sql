@@ -110,6 +110,9 @@ AS $$
 DECLARE
     result regclass;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = tbl AND p.partmethod = 'h') THEN
+        RETURN NULL;  -- not distributed (yet)
+    END IF;
     EXECUTE 'SELECT pg_catalog.to_regclass(pg_catalog.shard_name($1, s.shardid))
                FROM (SELECT pg_catalog.get_shard_id_for_distribution_column($1, $2) AS shardid) s
               WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_placement p
@@ -326,6 +329,13 @@ BEGIN
     -- distributed itself (by default Citus would turn it into a "Citus local table": a shard in
     -- place of the extension's table).
     PERFORM set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    -- Existing rows are copied into the shards as they are: the triggers must not fire on the
+    -- copies (the plan counters already count them, the free plans exist). Disabled here, they
+    -- are created disabled on the shards, and enabled everywhere below.
+    FOREACH t IN ARRAY all_tables LOOP
+        CONTINUE WHEN mcp_internal.is_citus_table(t);
+        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER USER', t);
+    END LOOP;
 
     FOREACH t IN ARRAY mcp_internal.citus_reference_tables() LOOP
         CONTINUE WHEN mcp_internal.is_citus_table(t);
@@ -346,6 +356,10 @@ BEGIN
               USING t, first;
         END IF;
         distributed := distributed || to_jsonb(t::text);
+    END LOOP;
+
+    FOREACH t IN ARRAY all_tables LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE TRIGGER USER', t);
     END LOOP;
 
     -- The audit summary is the raw aggregate on Citus, run on the shards in parallel: no

@@ -39,4 +39,4 @@ SELECT DISTINCT pg_get_expr(polqual, polrelid) FROM pg_policy
 INSERT INTO mcp.mcp_table (mcp_service_name, display_name, port, type)
 VALUES ('github', 'GitHub', 8001, 'api_key'), ('gmail', 'Gmail', 8002, 'oauth');
 \c - app - :w1
-SELECT mcp_service_name FROM mcp.mcp_table ORDER BY 1;
+SELECT mcp_service_name FROM mcp.mcp_table WHERE mcp_service_name IN ('github', 'gmail') ORDER BY 1;

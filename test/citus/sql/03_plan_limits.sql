@@ -28,10 +28,9 @@ SELECT mcp.create_instance('gmail', 'second');
 ROLLBACK;
 -- a plain INSERT is enforced the same way (the trigger runs on the shard)
 \c - postgres - :w2
+SELECT mcp_service_id AS gmail FROM mcp.mcp_table WHERE mcp_service_name = 'gmail' \gset
 BEGIN;
-SELECT mcp.set_tenant(:'alice');
-INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id)
-SELECT :'alice', mcp_service_id FROM mcp.mcp_table WHERE mcp_service_name = 'gmail';
+INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id) VALUES (:'alice', :'gmail');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 \c - app - :w1
@@ -58,6 +57,9 @@ SELECT mcp.set_plan(:'alice', 'pro');
 BEGIN;
 SELECT mcp.set_tenant(:'alice');
 SELECT mcp.create_instance('github', 'third') IS NOT NULL AS created;
+COMMIT;
+BEGIN;
+SELECT mcp.set_tenant(:'alice');
 UPDATE mcp.mcp_service_table SET status = 'active' WHERE custom_name = 'first';
 SELECT active_instances FROM mcp.user_plans;
 COMMIT;
