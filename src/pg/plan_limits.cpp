@@ -234,8 +234,9 @@ void ShardRelations(Oid owner, Relation trigger_rel, Catalog* c) {
     c->services = found[2];
     c->services_pkey = found[3];
     // the sweep, on the shard itself (a query on the distributed table would be refused here)
-    const char* qualified = quote_qualified_identifier(
-        get_namespace_name(RelationGetNamespace(trigger_rel)), RelationGetRelationName(trigger_rel));
+    const char* qualified =
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigger_rel)),
+                                   RelationGetRelationName(trigger_rel));
     StringInfoData sql;
     initStringInfo(&sql);
     const char* table = "mcp.mcp_service_table";
@@ -526,8 +527,9 @@ uint64 SweepExpired(Catalog* cat, Oid owner, Datum user_id, Datum instance_id) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
-    mcp_platform::ExecutePlan(mcp_platform::PrepareOnce(&cat->sweep_plan, cat->sweep_sql, 2, types), values,
-                              SPI_OK_UPDATE);
+    mcp_platform::ExecutePlan(
+        mcp_platform::PrepareOnce(&cat->sweep_plan, cat->sweep_sql, 2, types), values,
+        SPI_OK_UPDATE);
     uint64 swept = SPI_processed;
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     mcp_platform::RestoreSearchPath(nest_level);

@@ -95,7 +95,8 @@ MCP_PG_FUNCTION_C(mcp_set_tenant) {
         char sql[128];
         snprintf(sql, sizeof sql, "SET LOCAL mcp.user_id = '%s'", text);  // a uuid's text form
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-        if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) != SPI_OK_UTILITY ||
+        if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) !=
+                SPI_OK_UTILITY ||
             SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
             elog(ERROR, "could not set the tenant");
         if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
