@@ -234,6 +234,26 @@ if echo "$tests" | grep -q '^04_'; then
     check "the values read back after rotation" "client-secret-1" "$(read_secret)"
 fi
 
+# ---- the maintenance worker on every node: it maintains the cluster once, on the coordinator ----
+mcp_log "Citus: the maintenance worker on every node"
+for n in "${NODES[@]}"; do
+    psql_on "$n" -c "ALTER SYSTEM SET mcp_platform.maintenance_interval = 1" -c "SELECT pg_reload_conf()" >/dev/null
+done
+sleep 5
+for n in "${NODES[@]}"; do
+    psql_on "$n" -c "ALTER SYSTEM RESET mcp_platform.maintenance_interval" -c "SELECT pg_reload_conf()" >/dev/null
+done
+sleep 1
+runs() { grep -c "mcp_platform maintenance in database \"postgres\": $2" "$WORK/$1/server.log" || true; }
+check "the coordinator's worker ran maintenance without a failed step" yes \
+    "$([ "$(runs coord '{"skipped": false.*"failed_steps": {}')" -gt 0 ] && echo yes || echo no)"
+check "the coordinator's runs had no failure" 0 "$(runs coord '.*"failed_steps": {"')"
+for n in worker1 worker2; do
+    check "$n's worker skips (the coordinator maintains the cluster)" yes \
+        "$([ "$(runs "$n" '{"skipped": true, "citus_worker": true}')" -gt 0 ] && echo yes || echo no)"
+    check "$n's worker never failed" 0 "$(grep -c 'mcp_platform maintenance in database "postgres" failed' "$WORK/$n/server.log" || true)"
+done
+
 if echo "$tests" | grep -q '^99_'; then
     run_regress 99_undistribute
 fi
