@@ -287,14 +287,10 @@ $$;
 COMMENT ON FUNCTION mcp_internal.citus_node_teardown() IS 'per-node reverse of mcp_internal.citus_node_setup()';
 REVOKE ALL ON FUNCTION mcp_internal.citus_node_teardown() FROM PUBLIC, mcp_app, mcp_admin;
 
--- Distributes the schema on a Citus coordinator: reference tables for users, the catalog and
--- the cross-tenant bookkeeping; every tenant table distributed by user_id, co-located (rows of
--- one tenant live on one node, so every per-tenant statement runs on one worker). Existing
--- rows move into the shards and the coordinator's local copies are emptied. shard_count:
--- shards per distributed table (NULL: citus.shard_count). Idempotent: a table already
--- distributed is left as it is. Returns what it distributed.
-CREATE OR REPLACE FUNCTION mcp.distribute(shard_count integer DEFAULT NULL) RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+-- The table part of mcp.distribute() (see there), run when a table is left to distribute.
+CREATE OR REPLACE FUNCTION mcp_internal.citus_distribute_tables(shard_count integer,
+    OUT reference_tables jsonb, OUT distributed_tables jsonb)
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -303,16 +299,7 @@ DECLARE
     all_tables regclass[] := mcp_internal.citus_reference_tables() || mcp_internal.citus_tenant_tables();
     reference jsonb := '[]';
     distributed jsonb := '[]';
-    fingerprints jsonb;
-    failed_node text;
 BEGIN
-    PERFORM mcp_internal.require_citus_coordinator('mcp.distribute()');
-    IF shard_count IS NOT NULL AND (shard_count < 1 OR shard_count > 64000) THEN
-        RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = '22023';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM unnest(all_tables) AS a(t) WHERE NOT mcp_internal.is_citus_table(a.t)) THEN
-        RETURN jsonb_build_object('reference_tables', reference, 'distributed_tables', distributed);
-    END IF;
     -- The triggers of the tables run on the shards (their functions know how to find the
     -- shards they need, see above); Citus copies them to the shards only when told so. Each
     -- distribution is one DDL across the nodes, in this transaction: sequentially.
@@ -373,6 +360,42 @@ BEGIN
     DELETE FROM mcp.token_audit_dirty_days;
     DELETE FROM mcp.token_audit_day_rows;
 
+    reference_tables := reference;
+    distributed_tables := distributed;
+END
+$$;
+COMMENT ON FUNCTION mcp_internal.citus_distribute_tables(integer) IS
+    'the table part of mcp.distribute(): reference tables, distributed tables, their triggers and policies, the summary';
+REVOKE ALL ON FUNCTION mcp_internal.citus_distribute_tables(integer) FROM PUBLIC, mcp_app, mcp_admin;
+
+-- Distributes the schema on a Citus coordinator: reference tables for users, the catalog and
+-- the cross-tenant bookkeeping; every tenant table distributed by user_id, co-located (rows of
+-- one tenant live on one node, so every per-tenant statement runs on one worker). Existing
+-- rows move into the shards and the coordinator's local copies are emptied. shard_count:
+-- shards per distributed table (NULL: citus.shard_count). Idempotent: a table already
+-- distributed is left as it is, and every call sets up each node again (run it after adding a
+-- worker). Returns what it distributed.
+CREATE OR REPLACE FUNCTION mcp.distribute(shard_count integer DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t regclass;
+    all_tables regclass[] := mcp_internal.citus_reference_tables() || mcp_internal.citus_tenant_tables();
+    reference jsonb := '[]';
+    distributed jsonb := '[]';
+    fingerprints jsonb;
+    failed_node text;
+BEGIN
+    PERFORM mcp_internal.require_citus_coordinator('mcp.distribute()');
+    IF shard_count IS NOT NULL AND (shard_count < 1 OR shard_count > 64000) THEN
+        RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = '22023';
+    END IF;
+    PERFORM set_config('client_min_messages', 'warning', true);
+    IF EXISTS (SELECT 1 FROM unnest(all_tables) AS a(t) WHERE NOT mcp_internal.is_citus_table(a.t)) THEN
+        SELECT d.reference_tables, d.distributed_tables INTO reference, distributed
+          FROM mcp_internal.citus_distribute_tables(shard_count) d;
+    END IF;
     -- Each node's own set-up, the workers' through Citus (in transactions of their own). The
     -- coordinator's keyring is loaded first, which records its fingerprints (none without one).
     BEGIN
