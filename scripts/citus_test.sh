@@ -114,6 +114,7 @@ fi
 # the application's login role (it inherits mcp_app; Citus creates it on every node)
 psql_on coord -c "CREATE ROLE app LOGIN IN ROLE mcp_app" >/dev/null
 psql_on coord -c "CREATE ROLE admin LOGIN IN ROLE mcp_admin" >/dev/null
+psql_on coord -c "CREATE ROLE worker LOGIN IN ROLE mcp_worker" >/dev/null
 echo "coordinator port ${PORT[coord]}, workers ${PORT[worker1]} and ${PORT[worker2]}"
 
 # ---- pg_regress: test/citus/sql/*.sql against the coordinator (the files \connect to workers) ----
