@@ -13,7 +13,8 @@
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names) and
 # PROVE_TESTS (subset of test/t/*.pl), for development; SKIP_UNIT=1, SKIP_FUZZ=1,
 # SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_TAP=1, SKIP_NODE=1 (the node example;
-# without it, Debian's nodejs and npm are installed when node or npm is missing).
+# without it, Debian's nodejs and npm are installed when node or npm is missing), SKIP_CITUS=1
+# (the Citus suite, scripts/citus_test.sh, which runs only where Citus is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -182,6 +183,31 @@ if [ "${SKIP_TAP:-0}" != 1 ]; then
             [ -f "$f" ] && { echo "----- $f (last 150 lines)"; tail -n 150 "$f"; }
         done
     fi
+fi
+
+# The Citus suite (scripts/citus_test.sh, docs/citus.md): a coordinator and two workers, when
+# Citus is installed in this PostgreSQL; otherwise it says in one line that it was skipped.
+if [ "${SKIP_CITUS:-0}" != 1 ]; then
+    mcp_log "Citus suite (scripts/citus_test.sh)"
+    citus_rc=0
+    # the extension is installed and the install lock held here; fd 9 closed for its servers
+    # twice: on a fresh install, and on a cluster upgraded from release 1.0
+    for citus_from in "" 1.0; do
+        citus_rc=0
+        MCP_CITUS_NO_BUILD=1 MCP_CITUS_FROM=$citus_from bash scripts/citus_test.sh 9>&- 2>&1 |
+            tee "$WORK/citus.log" || citus_rc=$?
+        grep -q '^Citus suite skipped' "$WORK/citus.log" && break
+        citus_counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/citus.log" | tail -n 1)
+        if [ -n "$citus_counts" ]; then
+            PASSED_COUNT=$((PASSED_COUNT + ${citus_counts%% passed*}))
+            citus_failed=${citus_counts#*, }
+            FAILED_COUNT=$((FAILED_COUNT + ${citus_failed%% failed}))
+        fi
+        if [ "$citus_rc" -ne 0 ]; then
+            FAILED=1
+            [ -n "$citus_counts" ] || FAILED_COUNT=$((FAILED_COUNT + 1))
+        fi
+    done
 fi
 
 echo

@@ -210,6 +210,9 @@ CREATE OR REPLACE FUNCTION mcp_internal.token_audit_truncated() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF TG_TABLE_NAME <> 'token_audit_log' THEN
+        RETURN NULL;  -- a Citus shard: the coordinator's table empties the rollup
+    END IF;
     DELETE FROM mcp.token_audit_daily;
     DELETE FROM mcp.token_audit_window;
     DELETE FROM mcp.token_audit_dirty_days;
@@ -474,6 +477,11 @@ DECLARE
     n integer := 0;
     pname text;
 BEGIN
+    -- On Citus the summary is the raw aggregate, run on the shards in parallel (no rollup
+    -- state: see docs/citus.md); the dirty-mark triggers are disabled there.
+    IF mcp_internal.is_citus_table('mcp.token_audit_log') THEN
+        RETURN 0;
+    END IF;
     PERFORM mcp_internal.lock_job('rollup', true);
     SELECT s.watermark INTO wm FROM mcp.token_audit_rollup_state s;
 

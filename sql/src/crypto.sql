@@ -189,18 +189,19 @@ CREATE OR REPLACE FUNCTION mcp.rotate_credentials(batch_size integer DEFAULT 100
 AS $$
 DECLARE
     active integer := mcp_internal.active_key_version();
-    done bigint;
+    done bigint := 0;
     bad uuid[];
-BEGIN
-    IF batch_size IS NULL OR batch_size < 1 THEN
-        RAISE EXCEPTION 'batch_size must be a positive integer' USING ERRCODE = '22023';
-    END IF;
+    n bigint;
+    some_bad uuid[];
+    tenant uuid;
     -- Lock a batch (skipping rows others hold), re-seal exactly those tuples by ctid (the
     -- locks keep their ctids stable; no join over the whole table), then write them back.
+    -- %1$s / %2$s narrow it to one tenant on Citus (see below), and are true on one node.
+    batch_sql constant text := $sql$
     WITH locked AS (
         SELECT b.ctid AS row_id FROM mcp.mcp_credentials b
-         WHERE b.key_version <> active AND b.key_version <> -1
-         LIMIT batch_size
+         WHERE %1$s AND b.key_version <> $1 AND b.key_version <> -1
+         LIMIT $2
            FOR UPDATE SKIP LOCKED
     ), resealed AS (
         SELECT c.ctid AS row_id,
@@ -210,7 +211,7 @@ BEGIN
                mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'refresh_token', c.refresh_token) AS refresh_token,
                mcp_internal.try_reseal_field(c.user_id, c.instance_id, 'code_verifier', c.oauth_code_verifier) AS code_verifier
           FROM mcp.mcp_credentials c
-         WHERE c.ctid = ANY (ARRAY(SELECT l.row_id FROM locked l))
+         WHERE %2$s AND c.ctid = ANY (ARRAY(SELECT l.row_id FROM locked l))
     ), written AS (
         UPDATE mcp.mcp_credentials c
            SET api_key = coalesce(r.api_key, c.api_key),
@@ -223,15 +224,33 @@ BEGIN
                                     OR (c.access_token IS NOT NULL AND r.access_token IS NULL)
                                     OR (c.refresh_token IS NOT NULL AND r.refresh_token IS NULL)
                                     OR (c.oauth_code_verifier IS NOT NULL AND r.code_verifier IS NULL)
-                                  THEN -1 ELSE active END
+                                  THEN -1 ELSE $1 END
           FROM resealed r
-         WHERE c.ctid = r.row_id
+         WHERE %2$s AND c.ctid = r.row_id
         RETURNING c.instance_id, c.key_version
     )
     SELECT count(*) FILTER (WHERE w.key_version <> -1),
            array_agg(w.instance_id ORDER BY w.instance_id) FILTER (WHERE w.key_version = -1)
-      INTO done, bad
-      FROM written w;
+      FROM written w
+    $sql$;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be a positive integer' USING ERRCODE = '22023';
+    END IF;
+    IF NOT mcp_internal.is_citus_table('mcp.mcp_credentials') THEN
+        EXECUTE format(batch_sql, 'true', 'true') INTO done, bad USING active, batch_size;
+    ELSE
+        -- Citus locks rows of one shard at a time only: one batch per tenant (each runs on the
+        -- worker that holds the tenant's shard), until batch_size rows are done.
+        FOR tenant IN SELECT DISTINCT b.user_id FROM mcp.mcp_credentials b
+                       WHERE b.key_version <> active AND b.key_version <> -1 LOOP
+            EXIT WHEN done >= batch_size;
+            EXECUTE format(batch_sql, 'b.user_id = $3', 'c.user_id = $3') INTO n, some_bad
+              USING active, batch_size - done, tenant;
+            done := done + n;
+            bad := bad || some_bad;
+        END LOOP;
+    END IF;
     IF bad IS NOT NULL THEN
         RAISE WARNING '% credential rows could not be re-sealed: a stored value fails authentication', cardinality(bad)
             USING DETAIL = format('Instances: %s.', array_to_string(bad, ', ')),

@@ -70,6 +70,10 @@ DECLARE
     failed jsonb := '{}';
     step text;
 BEGIN
+    -- On Citus the coordinator maintains the whole cluster: a worker's run does nothing.
+    IF mcp_internal.citus_worker() THEN
+        RETURN jsonb_build_object('skipped', true, 'citus_worker', true);
+    END IF;
     IF NOT mcp_internal.lock_job('maintenance', false) THEN
         RETURN jsonb_build_object('skipped', true);
     END IF;

@@ -29,6 +29,11 @@ CREATE OR REPLACE FUNCTION mcp_internal.count_deleted_instances() RETURNS trigge
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF TG_TABLE_NAME <> 'mcp_service_table' THEN
+        -- a Citus shard: service_counters is a reference table, which a shard cannot write
+        -- (docs/citus.md: total_instances_created counts the existing rows there)
+        RETURN NULL;
+    END IF;
     INSERT INTO mcp.service_counters AS c (mcp_service_id, shard, deleted)
     SELECT d.mcp_service_id, (pg_catalog.pg_backend_pid() % 64)::smallint, count(*)
       FROM deleted_rows d
@@ -78,9 +83,27 @@ CREATE OR REPLACE TRIGGER mcp_service_table_plan_limit_delete
 CREATE OR REPLACE FUNCTION mcp_internal.service_stats_rows()
     RETURNS TABLE (mcp_service_id uuid, mcp_service_name varchar, is_active boolean,
                    total_instances_created bigint, active_instances_count bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    IF mcp_internal.is_citus_table('mcp.mcp_service_table') THEN
+        -- Citus: one aggregate over the shards (it runs no correlated sub-select per service)
+        RETURN QUERY
+        SELECT t.mcp_service_id, t.mcp_service_name, t.is_active,
+               coalesce(s.total, 0) + coalesce(c.deleted, 0)::bigint, coalesce(s.active, 0)
+          FROM mcp.mcp_table t
+          LEFT JOIN (SELECT x.mcp_service_id, count(*) AS total,
+                            count(*) FILTER (WHERE x.status = 'active'
+                                               AND (x.expires_at IS NULL OR x.expires_at > pg_catalog.now())) AS active
+                       FROM mcp.mcp_service_table x GROUP BY x.mcp_service_id) s
+            ON s.mcp_service_id = t.mcp_service_id
+          LEFT JOIN (SELECT y.mcp_service_id, sum(y.deleted) AS deleted
+                       FROM mcp.service_counters y GROUP BY y.mcp_service_id) c
+            ON c.mcp_service_id = t.mcp_service_id;
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT t.mcp_service_id, t.mcp_service_name, t.is_active,
            (SELECT count(*) FROM mcp.mcp_service_table s WHERE s.mcp_service_id = t.mcp_service_id)
              + (SELECT coalesce(sum(c.deleted), 0) FROM mcp.service_counters c
@@ -89,6 +112,7 @@ AS $$
              WHERE s.mcp_service_id = t.mcp_service_id AND s.status = 'active'
                AND (s.expires_at IS NULL OR s.expires_at > pg_catalog.now()))
       FROM mcp.mcp_table t;
+END
 $$;
 COMMENT ON FUNCTION mcp_internal.service_stats_rows() IS
     'the rows of mcp.service_stats';
@@ -104,19 +128,33 @@ GRANT SELECT ON mcp.service_stats TO mcp_app, mcp_admin;
 -- Copies the exact statistics into the legacy mcp_table columns (for queries of the original
 -- design that read them); returns how many services changed. Cheap: one row per service.
 CREATE OR REPLACE FUNCTION mcp.refresh_service_stats() RETURNS bigint
-    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH changed AS (
+DECLARE
+    s record;
+    changed bigint := 0;
+BEGIN
+    -- one UPDATE per changed service (the statistics are read first: on Citus an UPDATE of the
+    -- reference table mcp_table runs on its placements, which cannot read the shards; and
+    -- Citus writes a reference table only after reads over one connection per node)
+    IF current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        PERFORM set_config('citus.max_adaptive_executor_pool_size', '1', true);
+    END IF;
+    FOR s IN SELECT * FROM mcp.service_stats LOOP
         UPDATE mcp.mcp_table AS t
            SET total_instances_created = s.total_instances_created::integer,
                active_instances_count = s.active_instances_count::integer
-          FROM mcp.service_stats AS s
-         WHERE s.mcp_service_id = t.mcp_service_id
+         WHERE t.mcp_service_id = s.mcp_service_id
            AND (t.total_instances_created, t.active_instances_count)
-               IS DISTINCT FROM (s.total_instances_created::integer, s.active_instances_count::integer)
-        RETURNING 1)
-    SELECT count(*) FROM changed;
+               IS DISTINCT FROM (s.total_instances_created::integer, s.active_instances_count::integer);
+        IF FOUND THEN
+            changed := changed + 1;
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
 $$;
 COMMENT ON FUNCTION mcp.refresh_service_stats() IS
     'copies the exact service statistics into the mcp_table counter columns; returns how many services changed';
@@ -265,9 +303,29 @@ GRANT EXECUTE ON FUNCTION mcp.record_usage(uuid) TO mcp_app, mcp_admin;
 -- transaction has locked are left for the next run instead of waited for (that transaction
 -- may hold the user's plan row, which expiring needs: waiting could deadlock).
 CREATE OR REPLACE FUNCTION mcp.expire_instances() RETURNS bigint
-    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+    citus_table boolean := false;
+BEGIN
+    -- (inline: the callers have no USAGE on mcp_internal)
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p '
+                'WHERE p.logicalrelid = ''mcp.mcp_service_table''::pg_catalog.regclass)' INTO citus_table;
+    END IF;
+    IF citus_table THEN
+        -- Citus runs no multi-shard row locking (FOR … SKIP LOCKED): one UPDATE, which each
+        -- worker runs on its shards (the plan-limit trigger moves the counters there), over
+        -- one connection per node (maintenance then writes the reference table mcp_table in
+        -- the same transaction, which Citus refuses after a parallel write).
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        UPDATE mcp.mcp_service_table AS s SET status = 'expired'
+         WHERE s.status = 'active' AND s.expires_at <= now();
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN n;
+    END IF;
     WITH due AS (
         SELECT s.user_id, s.instance_id FROM mcp.mcp_service_table AS s
          WHERE s.status = 'active' AND s.expires_at <= now()
@@ -277,7 +335,9 @@ AS $$
           FROM due
          WHERE s.user_id = due.user_id AND s.instance_id = due.instance_id
         RETURNING 1)
-    SELECT count(*) FROM expired;
+    SELECT count(*) INTO n FROM expired;
+    RETURN n;
+END
 $$;
 COMMENT ON FUNCTION mcp.expire_instances() IS
     'marks every visible active instance past its expires_at as expired; returns how many';
@@ -338,6 +398,8 @@ CREATE OR REPLACE FUNCTION mcp.set_plan(user_id uuid, plan_type text, expires_at
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    active bigint;
 BEGIN
     IF set_plan.plan_type IS NULL OR set_plan.plan_type NOT IN ('free', 'pro') THEN
         RAISE EXCEPTION 'plan_type must be ''free'' or ''pro''' USING ERRCODE = '22023';
@@ -351,11 +413,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM mcp.users u WHERE u.id = set_plan.user_id) THEN
         RAISE EXCEPTION 'user % does not exist', set_plan.user_id USING ERRCODE = '22023';
     END IF;
+    -- the count first: Citus refuses a sub-select inside INSERT … VALUES
+    SELECT count(*) INTO active FROM mcp.mcp_service_table s
+     WHERE s.user_id = set_plan.user_id AND s.status = 'active';
     INSERT INTO mcp.user_plans AS p (user_id, plan_type, max_instances, expires_at, active_instances)
     VALUES (set_plan.user_id, set_plan.plan_type,
-            CASE WHEN set_plan.plan_type = 'free' THEN 1 END, set_plan.expires_at,
-            (SELECT count(*) FROM mcp.mcp_service_table s
-              WHERE s.user_id = set_plan.user_id AND s.status = 'active'))
+            CASE WHEN set_plan.plan_type = 'free' THEN 1 END, set_plan.expires_at, active)
     ON CONFLICT ON CONSTRAINT user_plans_one_per_user DO UPDATE
        SET plan_type = excluded.plan_type,
            max_instances = excluded.max_instances,

@@ -82,19 +82,33 @@ REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid) FROM PUBLIC, mcp_a
 
 -- Row-level security of a tenant table: enabled and forced, the tenant policy (the row's
 -- tenant column is the transaction's tenant) and the admin policy. Called right after each
--- tenant table is created (for users, the tenant column is id); idempotent.
+-- tenant table is created (for users, the tenant column is id); idempotent. The policy calls
+-- the tenant function through a sub-select (evaluated once per query), except on a Citus
+-- table, where Citus refuses sub-selects in policies (citus.sql).
 CREATE OR REPLACE FUNCTION mcp_internal.make_tenant_table(tbl regclass, tenant_column name DEFAULT 'user_id')
     RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    citus_table boolean := false;
 BEGIN
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1)'
+           INTO citus_table USING tbl;
+    END IF;
     EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', tbl);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
-                   'USING (%2$I = (SELECT mcp.current_user_id())) '
-                   'WITH CHECK (%2$I = (SELECT mcp.current_user_id()))', tbl, tenant_column);
+    IF citus_table THEN
+        EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                       'USING (%2$I = mcp.current_user_id()) '
+                       'WITH CHECK (%2$I = mcp.current_user_id())', tbl, tenant_column);
+    ELSE
+        EXECUTE format('CREATE POLICY tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC '
+                       'USING (%2$I = (SELECT mcp.current_user_id())) '
+                       'WITH CHECK (%2$I = (SELECT mcp.current_user_id()))', tbl, tenant_column);
+    END IF;
     EXECUTE format('DROP POLICY IF EXISTS admin_all ON %s', tbl);
     EXECUTE format('CREATE POLICY admin_all ON %s AS PERMISSIVE FOR ALL TO mcp_admin '
                    'USING (true) WITH CHECK (true)', tbl);
@@ -112,11 +126,23 @@ COMMENT ON FUNCTION mcp_internal.set_updated_at() IS
     'BEFORE UPDATE row trigger: updated_at = now(); refuses changes to the columns named as arguments';
 REVOKE ALL ON FUNCTION mcp_internal.set_updated_at() FROM PUBLIC, mcp_app, mcp_admin;
 
--- AFTER INSERT trigger of users: a free plan for every new user.
+-- AFTER INSERT trigger of users: a free plan for every new user. On Citus, users is a
+-- reference table and the trigger fires on its placement on every node: the node that holds
+-- the user's shard of user_plans writes the plan there, the others do nothing (citus.sql).
 CREATE OR REPLACE FUNCTION mcp_internal.assign_default_plan() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    shard regclass;
 BEGIN
+    IF TG_TABLE_NAME <> 'users' THEN
+        shard := mcp_internal.local_shard('mcp.user_plans', NEW.id);
+        IF shard IS NOT NULL THEN
+            EXECUTE format('INSERT INTO %s (user_id, plan_type, max_instances) VALUES ($1, ''free'', 1) '
+                           'ON CONFLICT (user_id) DO NOTHING', shard) USING NEW.id;
+        END IF;
+        RETURN NULL;
+    END IF;
     INSERT INTO mcp.user_plans (user_id, plan_type, max_instances)
     VALUES (NEW.id, 'free', 1)
     ON CONFLICT (user_id) DO NOTHING;

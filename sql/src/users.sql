@@ -99,35 +99,38 @@ CREATE OR REPLACE FUNCTION mcp.export_user(user_id uuid) RETURNS jsonb
 AS $$
 DECLARE
     result jsonb;
+    part jsonb;
 BEGIN
-    SELECT jsonb_build_object(
-        'user', to_jsonb(u),
-        'plan', (SELECT to_jsonb(p) FROM mcp.user_plans p WHERE p.user_id = u.id),
-        'billing', (SELECT to_jsonb(b) FROM mcp.user_billing_details b WHERE b.user_id = u.id),
-        'instances', coalesce((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.created_at, s.instance_id)
-                                 FROM mcp.mcp_service_table s WHERE s.user_id = u.id), '[]'),
-        'credentials', coalesce((
-            SELECT jsonb_agg(jsonb_build_object(
-                       'instance_id', c.instance_id, 'client_id', c.client_id,
-                       'token_expires_at', c.token_expires_at, 'token_scope', c.token_scope,
-                       'oauth_status', c.oauth_status, 'oauth_completed_at', c.oauth_completed_at,
-                       'created_at', c.created_at, 'updated_at', c.updated_at,
-                       'secrets_stored', to_jsonb(array_remove(ARRAY[
-                           CASE WHEN c.api_key IS NOT NULL THEN 'api_key' END,
-                           CASE WHEN c.client_secret IS NOT NULL THEN 'client_secret' END,
-                           CASE WHEN c.access_token IS NOT NULL THEN 'access_token' END,
-                           CASE WHEN c.refresh_token IS NOT NULL THEN 'refresh_token' END,
-                           CASE WHEN c.oauth_code_verifier IS NOT NULL THEN 'code_verifier' END], NULL)))
-                   ORDER BY c.instance_id)
-              FROM mcp.mcp_credentials c WHERE c.user_id = u.id), '[]'),
-        'audit', coalesce((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at, l.audit_id)
-                             FROM mcp.token_audit_log l WHERE l.user_id = u.id), '[]'))
-      INTO result
+    -- one statement per table, each for this user only (on Citus each runs on the user's shard)
+    SELECT jsonb_build_object('user', to_jsonb(u)) INTO result
       FROM mcp.users u WHERE u.id = export_user.user_id;
     IF result IS NULL THEN
         RAISE EXCEPTION 'user % does not exist', export_user.user_id USING ERRCODE = '22023';
     END IF;
-    RETURN result;
+    SELECT to_jsonb(p) INTO part FROM mcp.user_plans p WHERE p.user_id = export_user.user_id;
+    result := result || jsonb_build_object('plan', part);
+    SELECT to_jsonb(b) INTO part FROM mcp.user_billing_details b WHERE b.user_id = export_user.user_id;
+    result := result || jsonb_build_object('billing', part);
+    SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.created_at, s.instance_id), '[]') INTO part
+      FROM mcp.mcp_service_table s WHERE s.user_id = export_user.user_id;
+    result := result || jsonb_build_object('instances', part);
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'instance_id', c.instance_id, 'client_id', c.client_id,
+               'token_expires_at', c.token_expires_at, 'token_scope', c.token_scope,
+               'oauth_status', c.oauth_status, 'oauth_completed_at', c.oauth_completed_at,
+               'created_at', c.created_at, 'updated_at', c.updated_at,
+               'secrets_stored', to_jsonb(array_remove(ARRAY[
+                   CASE WHEN c.api_key IS NOT NULL THEN 'api_key' END,
+                   CASE WHEN c.client_secret IS NOT NULL THEN 'client_secret' END,
+                   CASE WHEN c.access_token IS NOT NULL THEN 'access_token' END,
+                   CASE WHEN c.refresh_token IS NOT NULL THEN 'refresh_token' END,
+                   CASE WHEN c.oauth_code_verifier IS NOT NULL THEN 'code_verifier' END], NULL)))
+             ORDER BY c.instance_id), '[]') INTO part
+      FROM mcp.mcp_credentials c WHERE c.user_id = export_user.user_id;
+    result := result || jsonb_build_object('credentials', part);
+    SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.created_at, l.audit_id), '[]') INTO part
+      FROM mcp.token_audit_log l WHERE l.user_id = export_user.user_id;
+    RETURN result || jsonb_build_object('audit', part);
 END
 $$;
 COMMENT ON FUNCTION mcp.export_user(uuid) IS

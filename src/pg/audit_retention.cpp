@@ -66,12 +66,15 @@ struct ExpiredPartitions {
 // delete of a row of a day that is over marks that day (the log's triggers), and the mark is
 // cleared only after a recount.
 // A TRUNCATE of the partition itself leaves no mark, but leaves it empty: an empty relation
-// counts 0. Anything else is counted.
+// counts 0 (not with Citus installed: there the coordinator's relation is an empty shell and
+// the rows live in the shards). Anything else is counted.
 int64 PartitionRows(const ExpiredPartitions& parts, int i) {
     Oid types[2] = {DATEOID, OIDOID};
     Datum values[2] = {parts.days[i], parts.oids[i]};
     int rc = SPI_execute_with_args(
-        "SELECT CASE WHEN pg_catalog.pg_relation_size($2) = 0 THEN 0 ELSE "
+        "SELECT CASE WHEN pg_catalog.pg_relation_size($2) = 0"
+        "             AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL"
+        "        THEN 0 ELSE "
         "  (SELECT r.row_count FROM mcp.token_audit_day_rows r WHERE r.day = $1 "
         "      AND NOT EXISTS (SELECT 1 FROM mcp.token_audit_dirty_days x WHERE x.day = $1)) END",
         2, types, values, nullptr, false, 1);

@@ -51,6 +51,7 @@ extern "C" {
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "storage/lmgr.h"
@@ -58,6 +59,7 @@ extern "C" {
 #include "utils/elog.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -84,8 +86,6 @@ const char* const kSweepSql =
     "          AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
     "          AND x.instance_id OPERATOR(pg_catalog.<>) $2"
     "          FOR NO KEY UPDATE SKIP LOCKED))";
-
-SPIPlanPtr sweep_plan = nullptr;
 
 // Column numbers of mcp_service_table, looked up once per relation.
 struct Columns {
@@ -164,15 +164,25 @@ const char* UuidText(Datum uuid) { return DatumGetCString(DirectFunctionCall1(uu
 // ---- the plan row, without the executor -------------------------------------------------------
 
 // Relations and column numbers, looked up again whenever the trigger's own relation changes
-// (a dropped and re-created extension in the same backend).
+// (a dropped and re-created extension in the same backend). On Citus the trigger fires on the
+// shards of mcp_service_table on the node that holds them: the relations it needs are then the
+// co-located shard of user_plans and the local placement of the reference table mcp_table
+// (found by mcp_internal.plan_limit_shards(), once per shard and backend), and its expiry sweep
+// updates the shard itself.
 struct Catalog {
     Oid trigger_relid = InvalidOid;
     Oid plans = InvalidOid, plans_by_user = InvalidOid, services = InvalidOid,
         services_pkey = InvalidOid;
     int plan_type = 0, max_instances = 0, expires_at = 0, active_instances = 0;
     int is_active = 0, service_name = 0;
+    const char* sweep_sql = kSweepSql;  // a shard's own text lives in TopMemoryContext
+    SPIPlanPtr sweep_plan = nullptr;
 };
-Catalog catalog;
+// One entry per relation the trigger fired on in this backend: the table, or on a Citus worker
+// each shard it holds (replaced round-robin beyond the size).
+constexpr int kCatalogSlots = 64;
+Catalog catalogs[kCatalogSlots];
+int next_catalog_slot = 0;
 
 Oid McpRelation(Oid ns, const char* name) {
     Oid relid = get_relname_relid(name, ns);
@@ -187,24 +197,87 @@ int AttributeNumber(Oid relid, const char* name) {
     return attnum;
 }
 
-const Catalog& CatalogFor(Relation trigger_rel) {
-    if (catalog.trigger_relid != RelationGetRelid(trigger_rel)) {
+// The shards a Citus shard of mcp_service_table works with (see Catalog), as `owner`:
+// mcp_internal is not the caller's.
+void ShardRelations(Oid owner, Relation trigger_rel, Catalog* c) {
+    Oid save_userid;
+    int save_sec_context;
+    GetUserIdAndSecContext(&save_userid, &save_sec_context);
+    SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+    int nest_level = mcp_platform::PinSearchPath();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[1] = {REGCLASSOID};
+    Datum values[1] = {ObjectIdGetDatum(RelationGetRelid(trigger_rel))};
+    int rc = SPI_execute_with_args(
+        "SELECT s.user_plans, s.user_plans_by_user, s.mcp_table, s.mcp_table_pkey"
+        "  FROM mcp_internal.plan_limit_shards($1) AS s",
+        1, types, values, nullptr, true, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+    Oid found[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+    if (SPI_processed == 1) {
+        for (int i = 0; i < 4; i++) {
+            bool isnull = false;
+            Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+            found[i] = isnull ? InvalidOid : DatumGetObjectId(d);
+        }
+    }
+    if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    mcp_platform::RestoreSearchPath(nest_level);
+    SetUserIdAndSecContext(save_userid, save_sec_context);
+    for (Oid relid : found)
+        if (!OidIsValid(relid))
+            elog(ERROR, "the plan-limit trigger fired on \"%s\", which is neither "
+                        "mcp.mcp_service_table nor a Citus shard of it with its co-located shards",
+                 RelationGetRelationName(trigger_rel));
+    c->plans = found[0];
+    c->plans_by_user = found[1];
+    c->services = found[2];
+    c->services_pkey = found[3];
+    // the sweep, on the shard itself (a query on the distributed table would be refused here)
+    const char* qualified =
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigger_rel)),
+                                   RelationGetRelationName(trigger_rel));
+    StringInfoData sql;
+    initStringInfo(&sql);
+    const char* table = "mcp.mcp_service_table";
+    for (const char* p = kSweepSql; *p != '\0';) {
+        if (strncmp(p, table, strlen(table)) == 0) {
+            appendStringInfoString(&sql, qualified);
+            p += strlen(table);
+        } else {
+            appendStringInfoChar(&sql, *p++);
+        }
+    }
+    c->sweep_sql = MemoryContextStrdup(TopMemoryContext, sql.data);
+    pfree(sql.data);
+}
+
+Catalog& CatalogFor(Relation trigger_rel, Oid owner) {
+    for (Catalog& c : catalogs)
+        if (c.trigger_relid == RelationGetRelid(trigger_rel)) return c;
+    Catalog c;
+    if (strcmp(RelationGetRelationName(trigger_rel), "mcp_service_table") == 0) {
         Oid ns = RelationGetNamespace(trigger_rel);
-        Catalog c;
         c.plans = McpRelation(ns, "user_plans");
         c.plans_by_user = McpRelation(ns, "user_plans_one_per_user");
         c.services = McpRelation(ns, "mcp_table");
         c.services_pkey = McpRelation(ns, "mcp_table_pkey");
-        c.plan_type = AttributeNumber(c.plans, "plan_type");
-        c.max_instances = AttributeNumber(c.plans, "max_instances");
-        c.expires_at = AttributeNumber(c.plans, "expires_at");
-        c.active_instances = AttributeNumber(c.plans, "active_instances");
-        c.is_active = AttributeNumber(c.services, "is_active");
-        c.service_name = AttributeNumber(c.services, "mcp_service_name");
-        c.trigger_relid = RelationGetRelid(trigger_rel);
-        catalog = c;
+    } else {
+        ShardRelations(owner, trigger_rel, &c);
     }
-    return catalog;
+    c.plan_type = AttributeNumber(c.plans, "plan_type");
+    c.max_instances = AttributeNumber(c.plans, "max_instances");
+    c.expires_at = AttributeNumber(c.plans, "expires_at");
+    c.active_instances = AttributeNumber(c.plans, "active_instances");
+    c.is_active = AttributeNumber(c.services, "is_active");
+    c.service_name = AttributeNumber(c.services, "mcp_service_name");
+    c.trigger_relid = RelationGetRelid(trigger_rel);
+    Catalog& slot = catalogs[next_catalog_slot];
+    next_catalog_slot = (next_catalog_slot + 1) % kCatalogSlots;
+    if (slot.sweep_sql != kSweepSql) pfree(const_cast<char*>(slot.sweep_sql));
+    if (slot.sweep_plan != nullptr) SPI_freeplan(slot.sweep_plan);
+    slot = c;
+    return slot;
 }
 
 // The snapshot an UPDATE would use: the transaction's under REPEATABLE READ and SERIALIZABLE,
@@ -245,7 +318,17 @@ void InsertIndexEntries(Relation rel, HeapTuple tuple) {
 // constraint that the extension does not know would be silently skipped on those writes.
 // Refuse to move it, with a clear error, while the table has one (foreign-key triggers are
 // internal and fine; plain and immediate unique indexes are maintained and checked).
+// Whether `name` is `base`, or on a Citus shard `base` followed by the shard's suffix ("_<shard
+// id>": Citus names a shard's triggers that way).
+bool IsNamed(const char* name, const char* base, const char* shard_suffix) {
+    size_t n = strlen(base);
+    return strncmp(name, base, n) == 0 && (name[n] == '\0' || strcmp(name + n, shard_suffix) == 0);
+}
+
 void CheckPlansTableShape(Relation rel) {
+    // "" on the table itself, "_<shard id>" on a Citus shard of it
+    const char* relname = RelationGetRelationName(rel);
+    const char* shard_suffix = relname + Min(strlen(relname), strlen("user_plans"));
     static const char* const kChecks[] = {"user_plans_plan_type_check",
                                           "user_plans_max_instances_check",
                                           "user_plans_features_object",
@@ -255,7 +338,8 @@ void CheckPlansTableShape(Relation rel) {
     TriggerDesc* triggers = rel->trigdesc;
     for (int i = 0; triggers != nullptr && what == nullptr && i < triggers->numtriggers; i++) {
         const Trigger* trigger = &triggers->triggers[i];
-        if (trigger->tgisinternal || strcmp(trigger->tgname, "user_plans_set_updated_at") == 0)
+        if (trigger->tgisinternal ||
+            IsNamed(trigger->tgname, "user_plans_set_updated_at", shard_suffix))
             continue;
         what = "a trigger";
         name = trigger->tgname;
@@ -273,7 +357,8 @@ void CheckPlansTableShape(Relation rel) {
     }
     for (int i = 0; constr != nullptr && what == nullptr && i < constr->num_check; i++) {
         bool known = false;
-        for (const char* check : kChecks) known = known || strcmp(constr->check[i].ccname, check) == 0;
+        for (const char* check : kChecks)
+            known = known || IsNamed(constr->check[i].ccname, check, shard_suffix);
         if (!known) {
             what = "a CHECK constraint";
             name = constr->check[i].ccname;
@@ -433,7 +518,7 @@ void RaiseLimitReached(Datum user_id, PlanResult result, const mcp_platform::Pla
 
 // Marks the user's counted rows past their expires_at (other than `instance_id`) 'expired',
 // as the trigger function's owner; returns how many.
-uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
+uint64 SweepExpired(Catalog* cat, Oid owner, Datum user_id, Datum instance_id) {
     Oid save_userid;
     int save_sec_context;
     GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -442,8 +527,9 @@ uint64 SweepExpired(Oid owner, Datum user_id, Datum instance_id) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[2] = {UUIDOID, UUIDOID};
     Datum values[2] = {user_id, instance_id};
-    mcp_platform::ExecutePlan(mcp_platform::PrepareOnce(&sweep_plan, kSweepSql, 2, types), values,
-                              SPI_OK_UPDATE);
+    mcp_platform::ExecutePlan(
+        mcp_platform::PrepareOnce(&cat->sweep_plan, cat->sweep_sql, 2, types), values,
+        SPI_OK_UPDATE);
     uint64 swept = SPI_processed;
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     mcp_platform::RestoreSearchPath(nest_level);
@@ -492,7 +578,8 @@ MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
     Datum user_id = GetColumn(row, desc, c.user_id);
     Datum service_id = GetColumn(row, desc, c.mcp_service_id);
     Datum instance_id = GetColumn(row, desc, c.instance_id);
-    const Catalog& cat = CatalogFor(rel);
+    const Oid owner = FunctionOwner(fcinfo->flinfo->fn_oid);
+    Catalog& cat = CatalogFor(rel, owner);
 
     // An inactive service accepts no new instance and no (re)activation.
     if (inserted || change == CounterChange::kActivate || change == CounterChange::kRevive)
@@ -506,7 +593,7 @@ MCP_PG_FUNCTION_C(mcp_enforce_plan_limit) {
         const int delta = change == CounterChange::kActivate ? 1 : 0;
         PlanResult result = ChangePlanCounter(cat, user_id, delta, now, &plan, &active);
         if (result == PlanResult::kNoRoom &&
-            SweepExpired(FunctionOwner(fcinfo->flinfo->fn_oid), user_id, instance_id) > 0)
+            SweepExpired(&cat, owner, user_id, instance_id) > 0)
             result = ChangePlanCounter(cat, user_id, delta, now, &plan, &active);
         if (result != PlanResult::kDone) RaiseLimitReached(user_id, result, plan, active);
     }

@@ -10,6 +10,7 @@ extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -86,6 +87,21 @@ MCP_PG_FUNCTION_C(mcp_set_tenant) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("user_id must not be null")));
     char* text = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+    // With Citus loaded, the tenant must also reach the workers that run this transaction's
+    // statements on their shards: Citus sends a SET LOCAL, run as a statement, to every node
+    // the transaction uses (with citus.propagate_set_commands = 'local'), but never a
+    // set_config(). Both are local to this transaction.
+    if (GetConfigOption("citus.propagate_set_commands", true, false) != nullptr) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SET LOCAL mcp.user_id = '%s'", text);  // a uuid's text form
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) !=
+                SPI_OK_UTILITY ||
+            SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+            elog(ERROR, "could not set the tenant");
+        if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+        PG_RETURN_VOID();
+    }
     (void)set_config_option("mcp.user_id", text,
                             superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_LOCAL, true, 0, false);
