@@ -211,6 +211,7 @@ DECLARE
     sealed_access bytea;
     sealed_refresh bytea;
     cred record;
+    due timestamptz;
 BEGIN
     PERFORM mcp_internal.require_type(store_oauth_tokens.instance_id, inst.service_type, 'oauth');
     IF store_oauth_tokens.access_token IS NULL OR store_oauth_tokens.access_token = '' THEN
@@ -239,6 +240,10 @@ BEGIN
     ELSE
         sealed_refresh := cred.refresh_token;
     END IF;
+    -- computed here: Citus refuses a non-immutable function inside CASE in an UPDATE
+    IF sealed_refresh IS NOT NULL THEN
+        due := mcp_internal.refresh_due_at(store_oauth_tokens.expires_at, clock);
+    END IF;
     UPDATE mcp.mcp_credentials c
        SET access_token = sealed_access,
            refresh_token = sealed_refresh,
@@ -249,8 +254,7 @@ BEGIN
            refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
            refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
            tokens_stored_at = clock,
-           refresh_due_at = CASE WHEN sealed_refresh IS NOT NULL
-                                 THEN mcp_internal.refresh_due_at(store_oauth_tokens.expires_at, clock) END,
+           refresh_due_at = due,
            key_version = mcp_internal.common_key_version(NULL, cred.client_secret, sealed_access,
                                                          sealed_refresh, cred.oauth_code_verifier)
      WHERE c.user_id = inst.user_id AND c.credential_id = cred.credential_id;
@@ -365,12 +369,19 @@ DECLARE
     lease interval := mcp_internal.setting('mcp_platform.token_refresh_lease')::interval;
     clock timestamptz := mcp_internal.refresh_clock();
     claimed uuid[];
+    due record;
+    token uuid;
+    inst uuid;
 BEGIN
     IF within IS NULL OR max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'within must not be NULL and max_rows must be positive' USING ERRCODE = '22023';
     END IF;
-    WITH due AS (
-        SELECT c.user_id, c.credential_id
+    -- One row at a time, each with a lease token made here: Citus refuses a volatile function
+    -- (gen_random_uuid) in an UPDATE of a distributed table. Every statement names the tenant
+    -- (one shard), where Citus runs FOR UPDATE SKIP LOCKED.
+    claimed := '{}';
+    FOR due IN
+        SELECT c.credential_id
           FROM mcp.mcp_credentials c
          WHERE c.user_id = tenant
            AND c.refresh_token IS NOT NULL
@@ -380,15 +391,15 @@ BEGIN
          ORDER BY c.token_expires_at
          LIMIT max_rows
            FOR UPDATE SKIP LOCKED
-    ), leased AS (
+    LOOP
+        token := pg_catalog.gen_random_uuid();
         UPDATE mcp.mcp_credentials c
-           SET refresh_lease = pg_catalog.gen_random_uuid(), refresh_claimed_until = clock + lease,
+           SET refresh_lease = token, refresh_claimed_until = clock + lease,
                refresh_due_at = greatest(c.refresh_due_at, clock + lease)
-          FROM due
-         WHERE c.user_id = due.user_id AND c.credential_id = due.credential_id
-        RETURNING c.instance_id
-    )
-    SELECT coalesce(pg_catalog.array_agg(leased.instance_id), '{}') INTO claimed FROM leased;
+         WHERE c.user_id = tenant AND c.credential_id = due.credential_id
+        RETURNING c.instance_id INTO inst;
+        claimed := claimed || inst;
+    END LOOP;
     INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method)
     SELECT u.id, tenant, 'claim_refresh', 'success', 'oauth' FROM pg_catalog.unnest(claimed) AS u(id);
     RETURN QUERY SELECT u.id FROM pg_catalog.unnest(claimed) AS u(id);

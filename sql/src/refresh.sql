@@ -77,12 +77,53 @@ AS $$
 #variable_conflict use_column
 DECLARE
     clock timestamptz := mcp_internal.refresh_clock();
+    cand record;
+    leased record;
+    token uuid;
+    n integer := 0;
 BEGIN
     IF claim_refreshes.max_rows IS NULL OR claim_refreshes.max_rows < 1 OR claim_refreshes.max_rows > 10000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 10000' USING ERRCODE = '22023';
     END IF;
     IF claim_refreshes.lease IS NULL OR claim_refreshes.lease <= interval '0' OR claim_refreshes.lease > interval '1 day' THEN
         RAISE EXCEPTION 'lease must be positive and at most 1 day' USING ERRCODE = '22023';
+    END IF;
+    IF mcp_internal.is_citus_table('mcp.mcp_credentials') THEN
+        -- Citus runs FOR UPDATE only within one shard, and no volatile function in an UPDATE:
+        -- the due rows are read unlocked across the shards, then each is leased by a statement
+        -- on its own shard that locks it (skipping it when another worker holds it) and checks
+        -- again that it is due.
+        FOR cand IN SELECT c.user_id, c.credential_id FROM mcp.mcp_credentials c
+                     WHERE c.refresh_due_at <= clock AND c.key_version IS DISTINCT FROM -1
+                     ORDER BY c.refresh_due_at LIMIT claim_refreshes.max_rows * 4 LOOP
+            EXIT WHEN n >= claim_refreshes.max_rows;
+            token := pg_catalog.gen_random_uuid();
+            WITH due AS (
+                SELECT c.user_id, c.credential_id FROM mcp.mcp_credentials c
+                 WHERE c.user_id = cand.user_id AND c.credential_id = cand.credential_id
+                   AND c.refresh_due_at <= clock AND c.key_version IS DISTINCT FROM -1
+                   FOR UPDATE SKIP LOCKED)
+            UPDATE mcp.mcp_credentials c
+               SET refresh_lease = token, refresh_claimed_until = clock + claim_refreshes.lease,
+                   refresh_due_at = clock + claim_refreshes.lease
+              FROM due
+             WHERE c.user_id = due.user_id AND c.credential_id = due.credential_id
+            RETURNING c.instance_id, c.client_id, c.client_secret, c.refresh_token, c.token_expires_at, c.token_scope
+              INTO leased;
+            CONTINUE WHEN NOT FOUND;
+            n := n + 1;
+            INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method)
+            VALUES (leased.instance_id, cand.user_id, 'claim_refresh', 'success', 'oauth');
+            RETURN QUERY
+            SELECT token, cand.user_id, leased.instance_id, t.mcp_service_name::text, leased.client_id::text,
+                   CASE WHEN leased.client_secret IS NOT NULL
+                        THEN mcp_internal.open_field(cand.user_id, leased.instance_id, 'client_secret', leased.client_secret) END,
+                   mcp_internal.open_field(cand.user_id, leased.instance_id, 'refresh_token', leased.refresh_token),
+                   leased.token_expires_at, leased.token_scope
+              FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
+             WHERE s.user_id = cand.user_id AND s.instance_id = leased.instance_id;
+        END LOOP;
+        RETURN;
     END IF;
     RETURN QUERY
     WITH due AS (
@@ -132,10 +173,17 @@ CREATE OR REPLACE FUNCTION mcp_internal.leased_credential(lease_token uuid,
         OUT token_expires_at timestamptz, OUT tokens_stored_at timestamptz)
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
+DECLARE
+    found_user uuid;
+    found_credential uuid;
 BEGIN
     IF leased_credential.lease_token IS NULL THEN
         RAISE EXCEPTION 'lease_token must not be null' USING ERRCODE = '22023';
     END IF;
+    -- the row first, unlocked (Citus runs FOR UPDATE only within one shard), then locked and
+    -- checked again by its key
+    SELECT c.user_id, c.credential_id INTO found_user, found_credential
+      FROM mcp.mcp_credentials c WHERE c.refresh_lease = leased_credential.lease_token;
     SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state, c.refresh_failures, c.failure_days,
            c.last_failure_at, c.client_secret, c.refresh_token, c.oauth_code_verifier, c.token_expires_at,
            c.tokens_stored_at
@@ -144,6 +192,7 @@ BEGIN
            tokens_stored_at
       FROM mcp.mcp_credentials c
      WHERE c.refresh_lease = leased_credential.lease_token
+       AND c.user_id = found_user AND c.credential_id = found_credential
        FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM mcp_internal.lease_lost();
@@ -166,6 +215,10 @@ DECLARE
     clock timestamptz := mcp_internal.refresh_clock();
     ts timestamptz := now();
     cred record;
+    sealed_access bytea;
+    sealed_refresh bytea;
+    due timestamptz;
+    settled bigint;
 BEGIN
     IF complete_refresh.lease_token IS NULL THEN
         RAISE EXCEPTION 'lease_token must not be null' USING ERRCODE = '22023';
@@ -188,55 +241,57 @@ BEGIN
     IF NOT pg_catalog.isfinite(complete_refresh.expires_at) THEN
         RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
     END IF;
-    -- One statement: the leased row found and the new tokens sealed with its context, the
-    -- credential updated (its row lock taken by the UPDATE itself) and the audit row written
-    -- (MC203 below when no row holds the lease). The instance's
-    -- row is left alone: its credentials_updated_at and oauth_status record what the tenant
-    -- set (a refresh renews the same grant; refresh_status.last_success_at shows it), and a
-    -- refresh every hour of every credential would otherwise rewrite the hot instance table.
-    WITH cur AS (
-        SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state AS old_state,
-               mcp_internal.seal_field(c.user_id, c.instance_id, 'access_token', complete_refresh.access_token)
-                   AS sealed_access,
-               CASE WHEN complete_refresh.refresh_token IS NOT NULL
-                    THEN mcp_internal.seal_field(c.user_id, c.instance_id, 'refresh_token', complete_refresh.refresh_token)
-               END AS sealed_refresh
-          FROM mcp.mcp_credentials c
-         WHERE c.refresh_lease = complete_refresh.lease_token
-    ), upd AS (
+    -- The leased row, read without a lock (on Citus a FOR UPDATE must stay within one shard,
+    -- and the lease is not the distribution key) ...
+    SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state INTO cred
+      FROM mcp.mcp_credentials c
+     WHERE c.refresh_lease = complete_refresh.lease_token;
+    IF cred.user_id IS NULL THEN
+        PERFORM mcp_internal.lease_lost();
+    END IF;
+    sealed_access := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'access_token', complete_refresh.access_token);
+    IF complete_refresh.refresh_token IS NOT NULL THEN
+        sealed_refresh := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'refresh_token',
+                                                  complete_refresh.refresh_token);
+    END IF;
+    due := mcp_internal.refresh_due_at(complete_refresh.expires_at, clock);
+    -- ... then updated by its key with the lease checked again (on the row's latest version if
+    -- another transaction changed it meanwhile: a takeover, the tenant's new tokens, a
+    -- revocation), and the audit row written, in one statement on the tenant's shard. The
+    -- instance's row is left alone: its credentials_updated_at and oauth_status record what
+    -- the tenant set (a refresh renews the same grant; refresh_status.last_success_at shows
+    -- it), and refreshing every credential every hour would otherwise rewrite the hot
+    -- instance table.
+    WITH upd AS (
         UPDATE mcp.mcp_credentials c
-           SET access_token = cur.sealed_access,
-               refresh_token = coalesce(cur.sealed_refresh, c.refresh_token),
+           SET access_token = sealed_access,
+               refresh_token = coalesce(sealed_refresh, c.refresh_token),
                token_expires_at = complete_refresh.expires_at,
                token_scope = coalesce(complete_refresh.token_scope, c.token_scope),
                oauth_status = 'completed',
                oauth_completed_at = coalesce(c.oauth_completed_at, ts),
                refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
                refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
-               last_success_at = clock, tokens_stored_at = clock,
-               refresh_due_at = mcp_internal.refresh_due_at(complete_refresh.expires_at, clock),
-               key_version = mcp_internal.common_key_version(NULL, c.client_secret, cur.sealed_access,
-                                                             coalesce(cur.sealed_refresh, c.refresh_token),
+               last_success_at = clock, tokens_stored_at = clock, refresh_due_at = due,
+               key_version = mcp_internal.common_key_version(NULL, c.client_secret, sealed_access,
+                                                             coalesce(sealed_refresh, c.refresh_token),
                                                              c.oauth_code_verifier)
-          FROM cur
-         -- the lease again: re-checked on the row's latest version if another transaction
-         -- changed it meanwhile (a takeover, the tenant's new tokens, a revocation)
-         WHERE c.user_id = cur.user_id AND c.credential_id = cur.credential_id
+         WHERE c.user_id = cred.user_id AND c.credential_id = cred.credential_id
            AND c.refresh_lease = complete_refresh.lease_token
-        RETURNING c.user_id, c.instance_id, cur.old_state
+        RETURNING c.user_id, c.instance_id
     ), logged AS (
         INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
         SELECT upd.instance_id, upd.user_id, 'refresh', 'success', 'oauth',
                pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                    'refresh_token_replaced', complete_refresh.refresh_token IS NOT NULL,
-                   'event', CASE WHEN upd.old_state <> 'ok' THEN 'recovered' END))
+                   'event', CASE WHEN cred.refresh_state <> 'ok' THEN 'recovered' END))
           FROM upd
     )
-    SELECT upd.user_id, upd.instance_id, upd.old_state INTO cred FROM upd;
-    IF cred.user_id IS NULL THEN
+    SELECT pg_catalog.count(*) INTO settled FROM upd;
+    IF settled = 0 THEN
         PERFORM mcp_internal.lease_lost();
     END IF;
-    IF cred.old_state <> 'ok' THEN
+    IF cred.refresh_state <> 'ok' THEN
         PERFORM mcp_internal.credential_event(cred.user_id, cred.instance_id, 'recovered');
     END IF;
 END
@@ -259,6 +314,7 @@ DECLARE
     clock timestamptz := mcp_internal.refresh_clock();
     cred record;
     outcome record;
+    due timestamptz;
 BEGIN
     IF fail_refresh.error_type IS NULL OR fail_refresh.error_type = '' THEN
         RAISE EXCEPTION 'error_type must not be empty' USING ERRCODE = '22023',
@@ -268,14 +324,16 @@ BEGIN
     cred := mcp_internal.leased_credential(fail_refresh.lease_token);
     outcome := mcp_internal.refresh_failure(cred.refresh_failures, cred.failure_days, cred.last_failure_at, clock,
                                             coalesce(fail_refresh.permanent, false));
+    -- computed here: Citus refuses a non-immutable function inside CASE in an UPDATE
+    IF outcome.new_state <> 'needs_reauth' THEN
+        due := greatest(outcome.next_attempt_at, mcp_internal.refresh_due_at(cred.token_expires_at, cred.tokens_stored_at));
+    END IF;
     UPDATE mcp.mcp_credentials c
        SET refresh_state = outcome.new_state, refresh_lease = NULL, refresh_claimed_until = NULL,
            refresh_failures = outcome.new_failures, failure_days = outcome.new_failure_days,
            next_attempt_at = outcome.next_attempt_at, last_failure_at = clock,
            last_error_type = fail_refresh.error_type,
-           refresh_due_at = CASE WHEN outcome.new_state = 'needs_reauth' THEN NULL
-                                 ELSE greatest(outcome.next_attempt_at,
-                                               mcp_internal.refresh_due_at(cred.token_expires_at, cred.tokens_stored_at)) END
+           refresh_due_at = due
      WHERE c.user_id = cred.user_id AND c.credential_id = cred.credential_id;
     INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, error_type, error_message, metadata)
     VALUES (cred.instance_id, cred.user_id, 'refresh', 'failure', 'oauth', fail_refresh.error_type,
