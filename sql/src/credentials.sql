@@ -222,12 +222,23 @@ COMMENT ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) 
 REVOKE ALL ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) TO mcp_app;
 
--- C (src/pg/credentials_api.cpp): the tenant check, the instance with its service and its
--- credentials row in one cached statement, and the fields opened in C. SECURITY DEFINER
--- without a SET clause: the C code pins its search_path itself and qualifies every name.
-CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid)
-    RETURNS TABLE (auth_type text, api_key text, client_id text, client_secret text, access_token text,
-                   refresh_token text, token_expires_at timestamptz, token_scope text, oauth_status text)
+-- A row of get_credentials. A named row type rather than RETURNS TABLE: the executor then
+-- takes the row type from the type cache, instead of building it from the function's OUT
+-- parameters every time a statement calling it starts (a tenth of the call, profiled).
+DO $type$
+BEGIN
+    IF pg_catalog.to_regtype('mcp_internal.credentials_row') IS NULL THEN
+        CREATE TYPE mcp_internal.credentials_row AS (
+            auth_type text, api_key text, client_id text, client_secret text, access_token text,
+            refresh_token text, token_expires_at timestamptz, token_scope text, oauth_status text);
+    END IF;
+END
+$type$;
+
+-- C (src/pg/credentials_api.cpp): the tenant check, then the instance, its service and its
+-- credentials row read by unique index, and the fields opened in C. SECURITY DEFINER without a
+-- SET clause: it resolves no name through the search_path.
+CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid) RETURNS SETOF mcp_internal.credentials_row
     AS 'MODULE_PATHNAME', 'mcp_get_credentials'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 1;
 COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
