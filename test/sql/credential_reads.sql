@@ -109,3 +109,10 @@ ROLLBACK;
 SELECT set_config('mcp.user_id', '', false) IS NOT NULL AS no_tenant;
 SELECT * FROM pg_temp.read_both('f1000000-0000-0000-0000-0000000000a1');
 RESET ROLE;
+RESET mcp_platform.tenant_scope;
+RESET mcp.user_id;
+
+-- erasure takes the instances, credentials and audit rows with the users
+SELECT count(mcp.erase_user(id)) AS erased FROM mcp.users WHERE email LIKE '%@reads.example';
+DELETE FROM mcp.mcp_table WHERE mcp_service_id IN ('f5000000-0000-0000-0000-000000000001',
+    'f5000000-0000-0000-0000-000000000002', 'f5000000-0000-0000-0000-000000000003');
