@@ -1,17 +1,18 @@
 // The two hottest calls of the credential API, in C: mcp.get_credentials (every request that
-// uses a credential) and mcp.set_api_key. They do exactly what their PL/pgSQL forms did (the
-// other calls still are PL/pgSQL, sql/src/credentials.sql), with the same checks, SQLSTATEs,
-// messages and audit row, but without what made those cost 1.3-1.8x the same work written as
-// plain SQL (bench/README.md, "The API path against plain SQL"): per call, four to nine
-// PL/pgSQL function calls, each helper with a SET clause paying a GUC save and restore, and
-// the instance looked up twice. Here: the search_path pinned once, one prepared statement
-// (cached for the life of the backend) for the tenant's instance with its service and its
-// credentials row, and for set_api_key the three writes the plain SQL does.
+// uses a credential) and mcp.set_api_key. They do what their PL/pgSQL forms did (the other
+// calls still are PL/pgSQL, sql/src/credentials.sql), with the same checks, SQLSTATEs,
+// messages and audit row, but without what made those cost 1.3-2.2x the same work written as
+// plain SQL (bench/README.md, "The API path against plain SQL"): per call, several nested
+// PL/pgSQL calls, each helper with a SET clause paying a GUC save and restore and a
+// search-path recomputation, the instance looked up twice, and executor start-up of every
+// statement.
 //
-// Both are SECURITY DEFINER (declared so in SQL; no SET clause): their statements run with the
-// owner's rights, under a pinned search_path, with every name, operator and cast
-// schema-qualified. They run through SPI, not below the executor, so the tables' row-level
-// security, triggers, constraints and any planner hook (Citus) see ordinary statements.
+// Both are SECURITY DEFINER (declared so in SQL, without a SET clause).
+//  * set_api_key runs its statements through SPI, under a search_path it pins itself, with
+//    every name, operator and cast schema-qualified: the tables' triggers, constraints and
+//    any planner hook (Citus) see ordinary statements. Each plan is cached for the backend.
+//  * get_credentials reads its three rows by unique index below the executor (see
+//    GetCredentialsDirect), and through one statement when Citus is loaded.
 //
 // Plain-C bodies (MCP_PG_FUNCTION_C): no C++ object is alive while a Postgres error can be
 // raised. The crypto runs in C++ through InvokeCpp (SealField, OpenField), which raises its
