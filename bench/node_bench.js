@@ -7,7 +7,11 @@
 //   ROUNDS, DURATION (seconds), POOL (connections per pool), INFLIGHT (requests in flight)
 // Each round runs both patterns (in alternating order), one after the other, for DURATION
 // seconds each, with INFLIGHT concurrent request loops over one pool of POOL connections;
-// prints requests/s per round, the medians, and the ratio mcp / Nango per round.
+// prints requests/s per round, the medians, and the ratio mcp / Nango per round. Beside the
+// rate, each phase's CPU time per request, of this Node process (process.cpuUsage) and of the
+// pool's server backends (/proc/<pid>/stat): the cost of a request, which the load of a
+// shared machine moves much less than the rate.
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -77,9 +81,31 @@ async function mcpGet(pool, i) {
 
 const randomUser = () => 1 + Math.floor(Math.random() * USERS);
 
-// INFLIGHT loops, each one request after the other, until the deadline: requests per second.
-async function run(fn, pool, seconds) {
+// CPU time (user + system, microseconds) of the server processes `pids`.
+const TICK_US = 1e6 / 100;  // USER_HZ: /proc reports clock ticks of 1/100 s on Linux
+function serverCpu(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);  // utime, stime
+  }
+  return ticks * TICK_US;
+}
+// The backends of a pool: every connection of it, opened and held at once.
+async function backendPids(pool) {
+  const clients = await Promise.all(Array.from({ length: POOL }, () => pool.connect()));
+  const pids = [];
+  for (const c of clients) pids.push((await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  clients.forEach((c) => c.release());
+  return pids;
+}
+
+// INFLIGHT loops, each one request after the other, until the deadline: requests per second,
+// and CPU microseconds per request of Node and of the pool's backends.
+async function run(fn, pool, seconds, pids = []) {
   let done = 0;
+  const node0 = process.cpuUsage(), server0 = serverCpu(pids);
   const deadline = performance.now() + seconds * 1000;
   const loop = async () => {
     while (performance.now() < deadline) {
@@ -90,7 +116,9 @@ async function run(fn, pool, seconds) {
   };
   const start = performance.now();
   await Promise.all(Array.from({ length: INFLIGHT }, loop));
-  return done / ((performance.now() - start) / 1000);
+  const rate = done / ((performance.now() - start) / 1000);
+  const node1 = process.cpuUsage(node0);
+  return { rate, nodeUs: (node1.user + node1.system) / done, serverUs: (serverCpu(pids) - server0) / done };
 }
 
 const median = (xs) => {
@@ -110,28 +138,38 @@ try {
   // Warm up every connection of both pools (statements prepared, keyring loaded).
   await run(nangoGet, nangoPool, 1);
   await run(mcpGet, mcpPool, 1);
+  const nangoPids = await backendPids(nangoPool), mcpPids = await backendPids(mcpPool);
   console.log(`node_bench: node ${process.version}, pool ${POOL}, ${INFLIGHT} in flight, ` +
               `${ROUNDS} rounds of ${DURATION}s, ${USERS} users`);
-  const nango = [], mcp = [], ratios = [];
+  const nango = [], mcp = [], ratios = [], costs = [];
+  const cpu = (r) => `${(r.nodeUs + r.serverUs).toFixed(0)} us CPU/request ` +
+                     `(Node ${r.nodeUs.toFixed(0)} + server ${r.serverUs.toFixed(0)})`;
   for (let r = 0; r < ROUNDS; r++) {
     let a, b;
     if (r % 2 === 0) {
-      a = await run(nangoGet, nangoPool, DURATION);
-      b = await run(mcpGet, mcpPool, DURATION);
+      a = await run(nangoGet, nangoPool, DURATION, nangoPids);
+      b = await run(mcpGet, mcpPool, DURATION, mcpPids);
     } else {
-      b = await run(mcpGet, mcpPool, DURATION);
-      a = await run(nangoGet, nangoPool, DURATION);
+      b = await run(mcpGet, mcpPool, DURATION, mcpPids);
+      a = await run(nangoGet, nangoPool, DURATION, nangoPids);
     }
-    nango.push(a); mcp.push(b); ratios.push(b / a);
-    console.log(`round ${r + 1}/${ROUNDS}: Nango pattern ${a.toFixed(0)} req/s, ` +
-                `mcp.get_credentials ${b.toFixed(0)} req/s, ratio ${(b / a).toFixed(2)}`);
+    nango.push(a); mcp.push(b); ratios.push(b.rate / a.rate);
+    costs.push((a.nodeUs + a.serverUs) / (b.nodeUs + b.serverUs));
+    console.log(`round ${r + 1}/${ROUNDS}: Nango pattern ${a.rate.toFixed(0)} req/s, ${cpu(a)}; ` +
+                `mcp.get_credentials ${b.rate.toFixed(0)} req/s, ${cpu(b)}; ratio ${(b.rate / a.rate).toFixed(2)}`);
   }
+  const med = (xs, f) => median(xs.map(f)).toFixed(0);
   console.log();
-  console.log('| pattern | requests/s (median) | ratio to Nango (median of rounds) | range | target |');
-  console.log('|---|---:|---:|---|---|');
-  console.log(`| Nango: SELECT ciphertext + Node crypto decrypt | ${median(nango).toFixed(0)} | 1.00 | | |`);
-  console.log(`| one round trip: mcp.set_tenant + mcp.get_credentials | ${median(mcp).toFixed(0)} | ` +
-              `${median(ratios).toFixed(2)} | ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)} | >= 1.0 |`);
+  console.log('| pattern | requests/s (median) | ratio to Nango (median of rounds) | range | ' +
+              'CPU us/request: Node + server (medians) | target |');
+  console.log('|---|---:|---:|---|---|---|');
+  console.log(`| Nango: SELECT ciphertext + Node crypto decrypt | ${med(nango, (x) => x.rate)} | 1.00 | | ` +
+              `${med(nango, (x) => x.nodeUs)} + ${med(nango, (x) => x.serverUs)} | |`);
+  console.log(`| one round trip: mcp.set_tenant + mcp.get_credentials | ${med(mcp, (x) => x.rate)} | ` +
+              `${median(ratios).toFixed(2)} | ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)} | ` +
+              `${med(mcp, (x) => x.nodeUs)} + ${med(mcp, (x) => x.serverUs)} | >= 1.0 |`);
+  console.log(`CPU per request, Nango / mcp (median of rounds): ${median(costs).toFixed(2)} ` +
+              `(range ${Math.min(...costs).toFixed(2)}-${Math.max(...costs).toFixed(2)}; above 1: mcp costs less)`);
 } finally {
   await nangoPool.end();
   await mcpPool.end();
