@@ -126,8 +126,10 @@ const median = (xs) => {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
-const nangoPool = new pg.Pool({ user: env('NANGO_USER', 'postgres'), max: POOL });
-const mcpPool = new pg.Pool({ user: env('MCP_USER', 'mcp_bench'), max: POOL });
+// Connections are never closed for idleness (idleTimeoutMillis 0): a pool waits while the other
+// runs, and its backends, whose CPU time is read, must stay the same.
+const nangoPool = new pg.Pool({ user: env('NANGO_USER', 'postgres'), max: POOL, idleTimeoutMillis: 0 });
+const mcpPool = new pg.Pool({ user: env('MCP_USER', 'mcp_bench'), max: POOL, idleTimeoutMillis: 0 });
 try {
   // Both return the same plaintext for the same instance.
   for (const i of [1, USERS]) {
