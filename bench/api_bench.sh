@@ -9,14 +9,16 @@
 # member of mcp_app for the API and as the superuser (no RLS, no checks) for plain SQL, so
 # both send the same number of statements. Prints tps and the time ratio API / plain
 # (target <= 1.25).
-#   bash bench/api_bench.sh            (ROUNDS=3 DURATION=5 CLIENTS=4 USERS=2000)
+#   bash bench/api_bench.sh            (ROUNDS=3 DURATION=5 CLIENTS=4 USERS=2000 OPS="get set create")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+. bench/api_setup.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CLIENTS=${CLIENTS:-4}
 USERS=${USERS:-2000}
+OPS=${OPS:-get set create}
 
 mcp_prepare api_bench >/dev/null
 KEYRING="$WORK/cluster/keyring"
@@ -25,29 +27,7 @@ mcp_cluster_start "$WORK/cluster" "mcp_platform.key_file = '$KEYRING'" "shared_b
 mcp_write_keyring "$KEYRING" "1 $(mcp_random_key)"
 mcp_cluster_reload
 DB=postgres
-psql -qX -v ON_ERROR_STOP=1 -d $DB <<SQL >/dev/null
-CREATE EXTENSION mcp_platform;
-CREATE ROLE mcp_bench LOGIN IN ROLE mcp_app;
-INSERT INTO mcp.mcp_table (mcp_service_id, mcp_service_name, display_name, port, type)
-VALUES ('00000000-0000-0000-0000-0000000000c1', 'bench_key', 'Key', 7001, 'api_key');
--- user i: 00000000-0000-0000-0000-<i>; its instance: 00000000-0000-0000-0001-<i>
-INSERT INTO mcp.users (id, email)
-SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i || '@bench.example'
-  FROM generate_series(1, $USERS) i;
-UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL;
-INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id)
-SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid,
-       ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-0000-0000-0000000000c1'
-  FROM generate_series(1, $USERS) i;
-SET mcp_platform.tenant_scope = session;
-DO \$\$ DECLARE r record; BEGIN
-  FOR r IN SELECT user_id, instance_id FROM mcp.mcp_service_table LOOP
-    PERFORM set_config('mcp.user_id', r.user_id::text, true);
-    PERFORM mcp.set_api_key(r.instance_id, 'sk-bench-' || md5(r.instance_id::text) || md5(r.user_id::text));
-  END LOOP;
-END \$\$;
-VACUUM ANALYZE;
-SQL
+bench_api_setup $DB "$USERS"
 
 script() {  # script NAME BODY: a pgbench script for user :u (random) and its instance :i
     { printf '%s\n' '\set n random(1, '"$USERS"')' \
@@ -80,16 +60,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo "api_bench: $CLIENTS clients, $ROUNDS rounds of ${DURATION}s, $USERS users, $(nproc) CPUs"
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r/$ROUNDS"
-    for op in get set create; do
+    for op in $OPS; do
         run "api_$op" mcp_bench
         run "plain_$op" postgres
     done
 done
 echo
-echo "| operation | API tps | plain SQL tps | time ratio API / plain | target |"
-echo "|---|---:|---:|---:|---|"
-for op in get set create; do
+# the range of the ratio over rounds (each round ran API and plain SQL back to back)
+range() { paste "$WORK/plain_$1.tps" "$WORK/api_$1.tps" |
+    awk '{r = $1 / $2; if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r}
+         END {printf "%.2f-%.2f", lo, hi}'; }
+echo "| operation | API tps | plain SQL tps | time ratio API / plain | range over rounds | target |"
+echo "|---|---:|---:|---:|---|---|"
+for op in $OPS; do
     a=$(median "api_$op"); p=$(median "plain_$op")
-    echo "| $op | $a | $p | $(ratio "$p" "$a") | <= 1.25 |"
+    echo "| $op | $a | $p | $(ratio "$p" "$a") | $(range "$op") | <= 1.25 |"
 done
 psql -qXAt -d $DB -c "SELECT 'counter rows differing from the truth after the run: ' || count(*) FROM mcp.verify_counters()"

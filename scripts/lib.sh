@@ -3,7 +3,12 @@
 # Source it; it defines functions only.
 
 MCP_PG_VERSION=15
-MCP_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
+MCP_SYSTEM_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
+# MCP_PG_BIN may name the bin directory of a private, relocated copy of the server (for
+# example /usr/lib/postgresql/15 and /usr/share/postgresql/15 copied under one prefix, with
+# usr/include/postgresql linked to the system's): the extension is then installed there, and
+# no machine-wide install lock is needed.
+MCP_PG_BIN=${MCP_PG_BIN:-$MCP_SYSTEM_PG_BIN}
 # perl and libipc-run-perl: the TAP tests (prove, PostgreSQL::Test::Cluster)
 MCP_DEB_PACKAGES="postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION
   libssl-dev libgtest-dev g++ make clang libclang-rt-14-dev util-linux procps iproute2 ca-certificates
@@ -40,6 +45,7 @@ mcp_install_deps() {
 # Serialises install-and-test runs of several checkouts on one machine (they all install into
 # the same server directories). Holds the lock until the calling shell exits.
 mcp_take_install_lock() {
+    [ "$MCP_PG_BIN" = "$MCP_SYSTEM_PG_BIN" ] || return 0  # a private server copy: no one shares it
     exec 9>/tmp/mcp_platform.install.lock
     if ! flock -n 9; then
         echo "waiting for another checkout's install/test run to finish ..." >&2

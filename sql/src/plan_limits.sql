@@ -226,36 +226,12 @@ GRANT EXECUTE ON FUNCTION mcp.repair_counters() TO mcp_admin;
 
 -- Creates an active instance of a service; MC002 when the service is unknown, MC003 inactive,
 -- MC001 beyond the plan limit.
+-- C (src/pg/instances.cpp): the service found and the row inserted in one cached statement.
+-- SECURITY DEFINER without a SET clause: the C code pins its search_path itself.
 CREATE OR REPLACE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
                                     expires_at timestamptz DEFAULT NULL) RETURNS uuid
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    tenant uuid := mcp_internal.require_tenant();
-    service_id uuid;
-    service_active boolean;
-    new_id uuid;
-BEGIN
-    IF create_instance.expires_at IS NOT NULL AND create_instance.expires_at <= now() THEN
-        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
-    END IF;
-    SELECT t.mcp_service_id, t.is_active INTO service_id, service_active
-      FROM mcp.mcp_table t WHERE t.mcp_service_name = create_instance.service_name;
-    IF service_id IS NULL THEN
-        RAISE EXCEPTION 'service "%" does not exist', create_instance.service_name
-            USING ERRCODE = 'MC002';
-    ELSIF NOT service_active THEN
-        RAISE EXCEPTION 'service "%" is inactive', create_instance.service_name
-            USING ERRCODE = 'MC003',
-                  DETAIL = 'An inactive service accepts no new or reactivated instances.';
-    END IF;
-    INSERT INTO mcp.mcp_service_table AS s (user_id, mcp_service_id, custom_name, expires_at, status)
-    VALUES (tenant, service_id, create_instance.custom_name, create_instance.expires_at, 'active')
-    RETURNING s.instance_id INTO new_id;
-    RETURN new_id;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'mcp_create_instance'
+    LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz) IS
     'creates an active instance of a service for the current tenant (MC002 unknown service, MC003 inactive service, MC001 beyond the plan limit)';
 REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;

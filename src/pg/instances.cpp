@@ -1,8 +1,7 @@
-// mcp.record_usage(instance_id): the hot path of the instance API, called on every MCP
-// request. A C function with one cached SPI plan, run with the caller's rights: row-level
-// security and the explicit tenant filter both apply, and an instance that is not the
-// tenant's (or no tenant at all) is refused with 42501. The other instance functions are SQL
-// (sql/install/40_plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
+// The hot paths of the instance API in C, each one cached SPI plan run under a pinned
+// search_path: mcp.record_usage(instance_id), called on every MCP request, and
+// mcp.create_instance(service_name, …). The other instance functions are SQL
+// (sql/src/plan_limits.sql); enforcement itself is the trigger in plan_limits.cpp.
 #include "core/errors.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi_util.hpp"
@@ -13,8 +12,10 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "fmgr.h"
 }
@@ -28,6 +29,22 @@ const char* const kRecordUsageSql =
     " WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.instance_id OPERATOR(pg_catalog.=) $2";
 
 SPIPlanPtr record_usage_plan = nullptr;
+
+// create_instance: the service looked up by name and the row inserted in one statement; the
+// plan-limit trigger checks the activation (MC001). No row: the service is unknown or
+// inactive, which kServiceSql then tells apart.
+const char* const kCreateInstanceSql =
+    "INSERT INTO mcp.mcp_service_table AS s"
+    "       (user_id, mcp_service_id, custom_name, expires_at, status)"
+    " SELECT $1, t.mcp_service_id, $3, $4, 'active' FROM mcp.mcp_table AS t"
+    "  WHERE t.mcp_service_name OPERATOR(pg_catalog.=) $2 AND t.is_active"
+    " RETURNING s.instance_id";
+const char* const kServiceSql =
+    "SELECT t.is_active FROM mcp.mcp_table AS t"
+    " WHERE t.mcp_service_name OPERATOR(pg_catalog.=) $1";
+
+SPIPlanPtr create_instance_plan = nullptr;
+SPIPlanPtr service_plan = nullptr;
 
 }  // namespace
 
@@ -63,4 +80,64 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     mcp_platform::RestoreSearchPath(nest_level);
     PG_RETURN_VOID();
+}
+
+// mcp.create_instance(service_name text, custom_name text, expires_at timestamptz) → uuid: an
+// active instance of a service for the current tenant. SECURITY DEFINER (declared in SQL,
+// without a SET clause: the search_path is pinned here). MC301 no tenant, 22023 expires_at
+// not in the future, MC002 unknown service, MC003 inactive service, MC001 (the trigger)
+// beyond the plan limit — as its PL/pgSQL form did.
+MCP_PG_FUNCTION_C(mcp_create_instance) {
+    const char* tenant = mcp_platform::CurrentTenant();
+    if (tenant == nullptr)
+        ereport(ERROR,
+                (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kNoTenant)),
+                 errmsg("no tenant set in this transaction"),
+                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
+                         "transaction.")));
+    Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
+    if (!PG_ARGISNULL(2) && PG_GETARG_TIMESTAMPTZ(2) <= GetCurrentTransactionStartTimestamp())
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("expires_at must be in the future")));
+    const char* name = PG_ARGISNULL(0) ? "<NULL>" : TextDatumGetCString(PG_GETARG_DATUM(0));
+
+    int nest_level = mcp_platform::PinSearchPath();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[4] = {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+    Datum values[4] = {user_id, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+    char nulls[4] = {' ', PG_ARGISNULL(0) ? 'n' : ' ', PG_ARGISNULL(1) ? 'n' : ' ',
+                     PG_ARGISNULL(2) ? 'n' : ' '};
+    SPIPlanPtr insert = mcp_platform::PrepareOnce(&create_instance_plan, kCreateInstanceSql, 4, types);
+    SPIPlanPtr lookup = mcp_platform::PrepareOnce(&service_plan, kServiceSql, 1, types + 1);
+    Datum instance_id = (Datum)0;
+    // A second try only when the service was switched on between the two statements.
+    for (int attempt = 0;; attempt++) {
+        int rc = SPI_execute_plan(insert, values, nulls, false, 0);
+        if (rc != SPI_OK_INSERT_RETURNING)
+            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        if (SPI_processed == 1) {
+            bool isnull = false;
+            instance_id = SPI_datumTransfer(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false,
+                UUID_LEN);
+            break;
+        }
+        rc = SPI_execute_plan(lookup, values + 1, nulls + 1, false, 0);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        if (SPI_processed == 0)
+            ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceUnknown)),
+                            errmsg("service \"%s\" does not exist", name)));
+        bool isnull = false;
+        bool active = DatumGetBool(
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        if (!active || attempt > 0)
+            ereport(ERROR,
+                    (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
+                     errmsg("service \"%s\" is inactive", name),
+                     errdetail("An inactive service accepts no new or reactivated instances.")));
+    }
+    if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
+    mcp_platform::RestoreSearchPath(nest_level);
+    PG_RETURN_DATUM(instance_id);
 }
