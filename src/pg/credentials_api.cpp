@@ -428,13 +428,6 @@ void GetCredentialsDirect(Oid function, ReturnSetInfo* rsinfo, Datum user_id,
     UnregisterSnapshot(snapshot);
 }
 
-// Citus is loaded (one of its settings exists and has a value): its tables are read through
-// statements (GetCredentialsByStatement). test/sql/credential_reads.sql sets the placeholder
-// to run both paths on one node.
-bool CitusLoaded() {
-    const char* value = GetConfigOption("citus.propagate_set_commands", true, false);
-    return value != nullptr && value[0] != '\0';
-}
 
 }  // namespace
 
@@ -454,7 +447,9 @@ MCP_PG_FUNCTION_C(mcp_get_credentials) {
     InitMaterializedSRF(fcinfo, rsinfo != nullptr && rsinfo->expectedDesc != nullptr
                                     ? MAT_SRF_USE_EXPECTED_DESC
                                     : 0);
-    if (CitusLoaded())
+    // With Citus its tables are read through a statement (test/sql/credential_reads.sql runs
+    // both paths on one node)
+    if (mp::CitusLoaded())
         GetCredentialsByStatement(rsinfo, user_id, instance_id);
     else
         GetCredentialsDirect(fcinfo->flinfo->fn_oid, rsinfo, user_id, instance_id);

@@ -40,11 +40,19 @@ const char* const kCreateInstanceSql =
     "  WHERE t.mcp_service_name OPERATOR(pg_catalog.=) $2 AND t.is_active"
     " RETURNING s.instance_id";
 const char* const kServiceSql =
-    "SELECT t.is_active FROM mcp.mcp_table AS t"
+    "SELECT t.is_active, t.mcp_service_id FROM mcp.mcp_table AS t"
     " WHERE t.mcp_service_name OPERATOR(pg_catalog.=) $1";
+// With Citus (which plans no INSERT … SELECT from a reference table into a distributed one
+// with a parameter as the distribution column): the service looked up first (kServiceSql),
+// then the row inserted with its id; the plan-limit trigger still decides (MC001).
+const char* const kInsertInstanceSql =
+    "INSERT INTO mcp.mcp_service_table AS s"
+    "       (user_id, mcp_service_id, custom_name, expires_at, status)"
+    " VALUES ($1, $2, $3, $4, 'active') RETURNING s.instance_id";
 
 SPIPlanPtr create_instance_plan = nullptr;
 SPIPlanPtr service_plan = nullptr;
+SPIPlanPtr insert_instance_plan = nullptr;
 
 }  // namespace
 
@@ -110,8 +118,9 @@ MCP_PG_FUNCTION_C(mcp_create_instance) {
     SPIPlanPtr insert = mcp_platform::PrepareOnce(&create_instance_plan, kCreateInstanceSql, 4, types);
     SPIPlanPtr lookup = mcp_platform::PrepareOnce(&service_plan, kServiceSql, 1, types + 1);
     Datum instance_id = (Datum)0;
+    bool by_service_id = mcp_platform::CitusLoaded();
     // A second try only when the service was switched on between the two statements.
-    for (int attempt = 0;; attempt++) {
+    for (int attempt = 0; !by_service_id; attempt++) {
         int rc = SPI_execute_plan(insert, values, nulls, false, 0);
         if (rc != SPI_OK_INSERT_RETURNING)
             elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
@@ -136,6 +145,32 @@ MCP_PG_FUNCTION_C(mcp_create_instance) {
                     (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
                      errmsg("service \"%s\" is inactive", name),
                      errdetail("An inactive service accepts no new or reactivated instances.")));
+    }
+    if (by_service_id) {
+        int rc = SPI_execute_plan(lookup, values + 1, nulls + 1, false, 0);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        if (SPI_processed == 0)
+            ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceUnknown)),
+                            errmsg("service \"%s\" does not exist", name)));
+        bool isnull = false;
+        if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+            ereport(ERROR,
+                    (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
+                     errmsg("service \"%s\" is inactive", name),
+                     errdetail("An inactive service accepts no new or reactivated instances.")));
+        pg_uuid_t service_id =
+            *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+        Oid insert_types[4] = {UUIDOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
+        Datum insert_values[4] = {user_id, UUIDPGetDatum(&service_id), values[2], values[3]};
+        SPIPlanPtr insert_by_id =
+            mcp_platform::PrepareOnce(&insert_instance_plan, kInsertInstanceSql, 4, insert_types);
+        rc = SPI_execute_plan(insert_by_id, insert_values, nulls, false, 0);
+        if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        instance_id = SPI_datumTransfer(
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false,
+            UUID_LEN);
     }
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     mcp_platform::RestoreSearchPath(nest_level);

@@ -14,6 +14,11 @@ extern "C" {
 
 namespace mcp_platform {
 
+bool CitusLoaded() {
+    const char* value = GetConfigOption("citus.propagate_set_commands", true, false);
+    return value != nullptr && value[0] != '\0';
+}
+
 SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types) {
     if (*cache == nullptr) {
         SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);

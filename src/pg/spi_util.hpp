@@ -32,4 +32,11 @@ void RestoreSearchPath(int nest_level);
 // Call it through fmgr (OidFunctionCall*): no EXECUTE check either.
 Oid FindFunction(const char* schema, const char* name, int nargs, const Oid* argtypes);
 
+// Whether Citus is loaded in this backend (one of its settings exists and has a value). Its
+// planner refuses some statement forms the single-node paths use (a statement below the
+// executor, an INSERT … SELECT from a reference table into a distributed one), so the C entry
+// points take a statement form Citus routes to the tenant's shard instead. A test sets the
+// setting's placeholder to run those forms on one node.
+bool CitusLoaded();
+
 }  // namespace mcp_platform

@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "pg/boundary.hpp"
 #include "pg/settings.hpp"
+#include "pg/spi_util.hpp"
 #include "pg/tenant.hpp"
 
 extern "C" {
@@ -91,7 +92,7 @@ MCP_PG_FUNCTION_C(mcp_set_tenant) {
     // statements on their shards: Citus sends a SET LOCAL, run as a statement, to every node
     // the transaction uses (with citus.propagate_set_commands = 'local'), but never a
     // set_config(). Both are local to this transaction.
-    if (GetConfigOption("citus.propagate_set_commands", true, false) != nullptr) {
+    if (mcp_platform::CitusLoaded()) {
         char sql[128];
         snprintf(sql, sizeof sql, "SET LOCAL mcp.user_id = '%s'", text);  // a uuid's text form
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");

@@ -112,6 +112,16 @@ BEGIN;
 SELECT mcp.set_api_key('f1000000-0000-0000-0000-0000000000a3', 'sk-reads-a3');
 SELECT * FROM pg_temp.read_both('f1000000-0000-0000-0000-0000000000a3');
 ROLLBACK;
+-- create_instance's statement form for Citus (service looked up first, then the row
+-- inserted): the same outcomes as on one node
+SELECT set_config('citus.propagate_set_commands', 'local', false) IS NOT NULL AS statement_path;
+SELECT mcp.create_instance('reads_key', 'by service id') IS NOT NULL AS created;
+SELECT mcp.create_instance('reads_nosuch');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mcp.create_instance('reads_off');
+\echo :LAST_ERROR_SQLSTATE
+SELECT set_config('citus.propagate_set_commands', '', false) IS NOT NULL AS direct_path;
+SELECT count(*) AS created_rows FROM mcp.mcp_service_table WHERE custom_name = 'by service id';
 -- MC301: no tenant
 SELECT set_config('mcp.user_id', '', false) IS NOT NULL AS no_tenant;
 SELECT * FROM pg_temp.read_both('f1000000-0000-0000-0000-0000000000a1');
