@@ -193,7 +193,9 @@ fi
 # ---- a worker whose keyring holds a different key refuses it up front ----
 # mcp.distribute() copied the coordinator's key fingerprints to every worker: the worker that
 # holds bob's shard, given another key for version 1, refuses to decrypt with a key-check error
-# (not a per-row failure), and reads again once its key is restored.
+# (not a per-row failure), and reads again once its key is restored. get_credentials decrypts
+# on the node the backend is connected to (it reads the ciphertext through a routed statement),
+# so the read goes through that worker.
 if echo "$tests" | grep -q '^04_'; then
     mcp_log "Citus: a worker with a different key"
     bob=$(psql_on coord -c "SELECT mcp.find_user('bob@example.com')")
@@ -202,7 +204,7 @@ if echo "$tests" | grep -q '^04_'; then
                              WHERE p.shardid = get_shard_id_for_distribution_column('mcp.mcp_credentials', '$bob'::uuid)")
     holder=worker1; [ "$port" = "${PORT[worker2]}" ] && holder=worker2
     read_secret() {
-        psql -X -q -At -h 127.0.0.1 -p "${PORT[coord]}" -U app -d postgres -c "BEGIN" \
+        psql -X -q -At -h 127.0.0.1 -p "${PORT[$holder]}" -U app -d postgres -c "BEGIN" \
             -c "SELECT mcp.set_tenant('$bob')" -c "SELECT client_secret FROM mcp.get_credentials('$oauth')" \
             -c "COMMIT" 2>&1 | grep -v '^$' | head -n 1
     }

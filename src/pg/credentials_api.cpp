@@ -157,9 +157,17 @@ Datum RequireTenant() {
     pg_unreachable();
 }
 
-// Runs one of the cached statements with ($1 user_id, $2 instance_id, ...).
+// Runs one of the cached statements with ($1 user_id, $2 instance_id, ...). With Citus, planned
+// for these values each time instead: Citus routes a statement joining a distributed table with
+// a reference table only when it sees the tenant's value at planning time (a cached generic
+// plan fails with "could not create distributed plan").
 void Execute(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types, Datum* values,
              int expected) {
+    if (mp::CitusLoaded()) {
+        int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
+        if (rc != expected) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+        return;
+    }
     mp::ExecutePlan(mp::PrepareOnce(cache, sql, nargs, types), values, expected);
 }
 
