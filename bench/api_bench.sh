@@ -9,7 +9,10 @@
 # member of mcp_app for the API and as the superuser (no RLS, no checks) for plain SQL, so
 # both send the same number of statements. Prints tps and the time ratio API / plain
 # (target <= 1.25).
-#   bash bench/api_bench.sh            (ROUNDS=3 DURATION=5 CLIENTS=4 USERS=2000 OPS="get set create")
+#   store_oauth_tokens mcp.store_oauth_tokens    vs the credentials UPDATE of mcp.encrypt(…)
+#                                                       output (tokens and the refresh schedule),
+#                                                       the instance's UPDATE, the audit INSERT
+#   bash bench/api_bench.sh            (ROUNDS=3 DURATION=5 CLIENTS=4 USERS=2000 OPS="get set create store")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -18,7 +21,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CLIENTS=${CLIENTS:-4}
 USERS=${USERS:-2000}
-OPS=${OPS:-get set create}
+OPS=${OPS:-get set create store}
 
 mcp_prepare api_bench >/dev/null
 KEYRING="$WORK/cluster/keyring"
@@ -45,6 +48,11 @@ VALUES ($U, $I, mcp.encrypt('sk-bench-' || md5(random()::text) || md5(random()::
 ON CONFLICT (user_id, instance_id) DO UPDATE SET api_key = excluded.api_key, key_version = excluded.key_version;
 UPDATE mcp.mcp_service_table SET credentials_updated_at = now() WHERE user_id = $U AND instance_id = $I;
 INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method) VALUES ($I, $U, 'set_api_key', 'success', 'api_key');"
+J="('00000000-0000-0000-0002-' || lpad(:n::text, 12, '0'))::uuid"
+script api_store "SELECT mcp.store_oauth_tokens($J, 'access-' || md5(random()::text), 'refresh-' || md5(random()::text), now() + interval '1 hour', 'scope');"
+script plain_store "UPDATE mcp.mcp_credentials SET access_token = mcp.encrypt('access-' || md5(random()::text), mcp.credential_context($U, $J, 'access_token')), refresh_token = mcp.encrypt('refresh-' || md5(random()::text), mcp.credential_context($U, $J, 'refresh_token')), token_expires_at = now() + interval '1 hour', token_scope = 'scope', oauth_status = 'completed', refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL, refresh_failures = 0, failure_days = 0, next_attempt_at = NULL, tokens_stored_at = now(), refresh_due_at = now() + interval '45 minutes', key_version = 1 WHERE user_id = $U AND instance_id = $J;
+UPDATE mcp.mcp_service_table SET oauth_status = 'completed', credentials_updated_at = now() WHERE user_id = $U AND instance_id = $J;
+INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES ($J, $U, 'store_tokens', 'success', 'oauth', '{"refresh_token_replaced": true}');"
 script api_create "SELECT mcp.create_instance('bench_key');"
 script plain_create "INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status) VALUES ($U, '00000000-0000-0000-0000-0000000000c1', 'active') RETURNING instance_id;"
 

@@ -8,7 +8,7 @@
 # between runs of N2 and N1 transactions, divided by N2 - N1 (start-up and first-call costs
 # cancel out). Single-user mode has no client protocol: each transaction costs the server
 # more (four messages, their syscalls) when it comes from a client, the same for both.
-#   bash bench/api_callgrind.sh      (N1=300 N2=900 USERS=2000 OPS="get set create")
+#   bash bench/api_callgrind.sh      (N1=300 N2=900 USERS=2000 OPS="get set create store")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 N1=${N1:-300}
 N2=${N2:-900}
 USERS=${USERS:-2000}
-OPS=${OPS:-get set create}
+OPS=${OPS:-get set create store}
 
 mcp_install_deps valgrind
 mcp_prepare api_callgrind >/dev/null
@@ -45,6 +45,11 @@ gen() {
         echo "PREPARE w(uuid, uuid) AS INSERT INTO mcp.mcp_credentials AS c (user_id, instance_id, api_key, key_version) VALUES (\$1, \$2, mcp.encrypt('sk-bench-' || md5(random()::text) || md5(random()::text), mcp.credential_context(\$1, \$2, 'api_key')), 1) ON CONFLICT (user_id, instance_id) DO UPDATE SET api_key = excluded.api_key, key_version = excluded.key_version"
         echo "PREPARE w2(uuid, uuid) AS UPDATE mcp.mcp_service_table SET credentials_updated_at = now() WHERE user_id = \$1 AND instance_id = \$2"
         echo "PREPARE w3(uuid, uuid) AS INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method) VALUES (\$2, \$1, 'set_api_key', 'success', 'api_key')" ;;
+    api_store) echo "PREPARE w(uuid, uuid) AS SELECT mcp.store_oauth_tokens(\$2, 'access-' || md5(random()::text), 'refresh-' || md5(random()::text), now() + interval '1 hour', 'scope')" ;;
+    plain_store)
+        echo "PREPARE w(uuid, uuid) AS UPDATE mcp.mcp_credentials SET access_token = mcp.encrypt('access-' || md5(random()::text), mcp.credential_context(\$1, \$2, 'access_token')), refresh_token = mcp.encrypt('refresh-' || md5(random()::text), mcp.credential_context(\$1, \$2, 'refresh_token')), token_expires_at = now() + interval '1 hour', token_scope = 'scope', oauth_status = 'completed', refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL, refresh_failures = 0, failure_days = 0, next_attempt_at = NULL, tokens_stored_at = now(), refresh_due_at = now() + interval '45 minutes', key_version = 1 WHERE user_id = \$1 AND instance_id = \$2"
+        echo "PREPARE w2(uuid, uuid) AS UPDATE mcp.mcp_service_table SET oauth_status = 'completed', credentials_updated_at = now() WHERE user_id = \$1 AND instance_id = \$2"
+        echo "PREPARE w3(uuid, uuid) AS INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES (\$2, \$1, 'store_tokens', 'success', 'oauth', '{\"refresh_token_replaced\": true}')" ;;
     api_create) echo "PREPARE w(uuid, uuid) AS SELECT mcp.create_instance('bench_key')" ;;
     plain_create) echo "PREPARE w(uuid, uuid) AS INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status) VALUES (\$1, '00000000-0000-0000-0000-0000000000c1', 'active') RETURNING instance_id" ;;
     esac
@@ -52,10 +57,11 @@ gen() {
     for ((k = 0; k < n; k++)); do
         i=$(( (RANDOM * 32768 + RANDOM) % USERS + 1 ))
         u=$(U "$i"); v=$(V "$i")
+        case $kind in *_store) v=$(printf '00000000-0000-0000-0002-%012d' "$i") ;; esac
         echo "BEGIN"
         echo "EXECUTE t('$u')"
         echo "EXECUTE w('$u', '$v')"
-        if [ "$kind" = plain_set ]; then
+        if [ "$kind" = plain_set ] || [ "$kind" = plain_store ]; then
             echo "EXECUTE w2('$u', '$v')"
             echo "EXECUTE w3('$u', '$v')"
         fi

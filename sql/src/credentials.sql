@@ -188,13 +188,20 @@ DECLARE
     cred record;
     due timestamptz;
 BEGIN
-    PERFORM mcp_internal.require_type(store_oauth_tokens.instance_id, inst.service_type, 'oauth');
+    IF inst.service_type IS DISTINCT FROM 'oauth' THEN
+        PERFORM mcp_internal.require_type(store_oauth_tokens.instance_id, inst.service_type, 'oauth');
+    END IF;
     IF store_oauth_tokens.access_token IS NULL OR store_oauth_tokens.access_token = '' THEN
         RAISE EXCEPTION 'access_token must not be empty' USING ERRCODE = '22023';
     END IF;
-    PERFORM mcp_internal.check_secret_length('access_token', store_oauth_tokens.access_token, 8192);
-    PERFORM mcp_internal.check_secret_length('refresh_token', store_oauth_tokens.refresh_token, 8192);
-    PERFORM mcp_internal.check_secret_length('scope', store_oauth_tokens.scope, 4096);
+    -- the common case checked inline, the error raised by the one helper that words it
+    IF pg_catalog.char_length(store_oauth_tokens.access_token) > 8192
+       OR pg_catalog.char_length(store_oauth_tokens.refresh_token) > 8192
+       OR pg_catalog.char_length(store_oauth_tokens.scope) > 4096 THEN
+        PERFORM mcp_internal.check_secret_length('access_token', store_oauth_tokens.access_token, 8192);
+        PERFORM mcp_internal.check_secret_length('refresh_token', store_oauth_tokens.refresh_token, 8192);
+        PERFORM mcp_internal.check_secret_length('scope', store_oauth_tokens.scope, 4096);
+    END IF;
     IF NOT pg_catalog.isfinite(store_oauth_tokens.expires_at) THEN
         RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
     END IF;
@@ -235,11 +242,12 @@ BEGIN
      WHERE c.user_id = inst.user_id AND c.credential_id = cred.credential_id;
     UPDATE mcp.mcp_service_table s SET oauth_status = 'completed', credentials_updated_at = ts
      WHERE s.user_id = inst.user_id AND s.instance_id = store_oauth_tokens.instance_id;
-    PERFORM mcp.log_token_operation(store_oauth_tokens.instance_id, 'store_tokens', 'success', 'oauth',
-                                    metadata => pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                                        'refresh_token_replaced', store_oauth_tokens.refresh_token IS NOT NULL,
-                                        'event', CASE WHEN cred.refresh_state IN ('cooling', 'needs_reauth')
-                                                      THEN 'recovered' END)));
+    -- the row mcp.log_token_operation would write (the instance is the tenant's: checked above)
+    INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
+    VALUES (store_oauth_tokens.instance_id, inst.user_id, 'store_tokens', 'success', 'oauth',
+            pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'refresh_token_replaced', store_oauth_tokens.refresh_token IS NOT NULL,
+                'event', CASE WHEN cred.refresh_state IN ('cooling', 'needs_reauth') THEN 'recovered' END)));
     IF cred.refresh_state IN ('cooling', 'needs_reauth') THEN
         PERFORM mcp_internal.credential_event(inst.user_id, store_oauth_tokens.instance_id, 'recovered');
     END IF;
