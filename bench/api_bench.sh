@@ -52,7 +52,7 @@ J="('00000000-0000-0000-0002-' || lpad(:n::text, 12, '0'))::uuid"
 script api_store "SELECT mcp.store_oauth_tokens($J, 'access-' || md5(random()::text), 'refresh-' || md5(random()::text), now() + interval '1 hour', 'scope');"
 script plain_store "UPDATE mcp.mcp_credentials SET access_token = mcp.encrypt('access-' || md5(random()::text), mcp.credential_context($U, $J, 'access_token')), refresh_token = mcp.encrypt('refresh-' || md5(random()::text), mcp.credential_context($U, $J, 'refresh_token')), token_expires_at = now() + interval '1 hour', token_scope = 'scope', oauth_status = 'completed', refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL, refresh_failures = 0, failure_days = 0, next_attempt_at = NULL, tokens_stored_at = now(), refresh_due_at = now() + interval '45 minutes', key_version = 1 WHERE user_id = $U AND instance_id = $J;
 UPDATE mcp.mcp_service_table SET oauth_status = 'completed', credentials_updated_at = now() WHERE user_id = $U AND instance_id = $J;
-INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES ($J, $U, 'store_tokens', 'success', 'oauth', '{"refresh_token_replaced": true}');"
+INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES ($J, $U, 'store_tokens', 'success', 'oauth', jsonb_build_object('refresh_token_replaced', true));"
 script api_create "SELECT mcp.create_instance('bench_key');"
 script plain_create "INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status) VALUES ($U, '00000000-0000-0000-0000-0000000000c1', 'active') RETURNING instance_id;"
 

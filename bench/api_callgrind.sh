@@ -49,7 +49,7 @@ gen() {
     plain_store)
         echo "PREPARE w(uuid, uuid) AS UPDATE mcp.mcp_credentials SET access_token = mcp.encrypt('access-' || md5(random()::text), mcp.credential_context(\$1, \$2, 'access_token')), refresh_token = mcp.encrypt('refresh-' || md5(random()::text), mcp.credential_context(\$1, \$2, 'refresh_token')), token_expires_at = now() + interval '1 hour', token_scope = 'scope', oauth_status = 'completed', refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL, refresh_failures = 0, failure_days = 0, next_attempt_at = NULL, tokens_stored_at = now(), refresh_due_at = now() + interval '45 minutes', key_version = 1 WHERE user_id = \$1 AND instance_id = \$2"
         echo "PREPARE w2(uuid, uuid) AS UPDATE mcp.mcp_service_table SET oauth_status = 'completed', credentials_updated_at = now() WHERE user_id = \$1 AND instance_id = \$2"
-        echo "PREPARE w3(uuid, uuid) AS INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES (\$2, \$1, 'store_tokens', 'success', 'oauth', '{\"refresh_token_replaced\": true}')" ;;
+        echo "PREPARE w3(uuid, uuid) AS INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata) VALUES (\$2, \$1, 'store_tokens', 'success', 'oauth', jsonb_build_object('refresh_token_replaced', true))" ;;
     api_create) echo "PREPARE w(uuid, uuid) AS SELECT mcp.create_instance('bench_key')" ;;
     plain_create) echo "PREPARE w(uuid, uuid) AS INSERT INTO mcp.mcp_service_table (user_id, mcp_service_id, status) VALUES (\$1, '00000000-0000-0000-0000-0000000000c1', 'active') RETURNING instance_id" ;;
     esac
