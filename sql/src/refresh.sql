@@ -155,7 +155,7 @@ BEGIN
       FROM leased l
       JOIN mcp.mcp_service_table s ON s.user_id = l.user_id AND s.instance_id = l.instance_id
       JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
-     ORDER BY l.was_due;
+     ORDER BY l.was_due, l.user_id, l.instance_id;  -- oldest due first; ties in a fixed order
 END
 $$;
 COMMENT ON FUNCTION mcp.claim_refreshes(integer, interval) IS

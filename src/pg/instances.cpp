@@ -54,6 +54,31 @@ SPIPlanPtr create_instance_plan = nullptr;
 SPIPlanPtr service_plan = nullptr;
 SPIPlanPtr insert_instance_plan = nullptr;
 
+// The uuid in the first column of the last statement's first row, copied out of SPI's memory.
+Datum FirstColumn() {
+    bool isnull = false;
+    return SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+                             false, UUID_LEN);
+}
+
+// Runs kServiceSql for the service `name`: MC002 when there is none; whether it is active (its
+// row stays in SPI_tuptable: is_active, mcp_service_id).
+bool ServiceActive(SPIPlanPtr lookup, Datum* values, const char* nulls, const char* name) {
+    int rc = SPI_execute_plan(lookup, values, nulls, false, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceUnknown)),
+                        errmsg("service \"%s\" does not exist", name)));
+    bool isnull = false;
+    return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+void RaiseServiceInactive(const char* name) {
+    ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
+                    errmsg("service \"%s\" is inactive", name),
+                    errdetail("An inactive service accepts no new or reactivated instances.")));
+}
+
 }  // namespace
 
 MCP_PG_FUNCTION_C(mcp_record_usage) {
@@ -118,59 +143,33 @@ MCP_PG_FUNCTION_C(mcp_create_instance) {
     SPIPlanPtr insert = mcp_platform::PrepareOnce(&create_instance_plan, kCreateInstanceSql, 4, types);
     SPIPlanPtr lookup = mcp_platform::PrepareOnce(&service_plan, kServiceSql, 1, types + 1);
     Datum instance_id = (Datum)0;
-    bool by_service_id = mcp_platform::CitusLoaded();
-    // A second try only when the service was switched on between the two statements.
-    for (int attempt = 0; !by_service_id; attempt++) {
-        int rc = SPI_execute_plan(insert, values, nulls, false, 0);
-        if (rc != SPI_OK_INSERT_RETURNING)
-            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        if (SPI_processed == 1) {
-            bool isnull = false;
-            instance_id = SPI_datumTransfer(
-                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false,
-                UUID_LEN);
-            break;
+    if (!mcp_platform::CitusLoaded()) {
+        // A second try only when the service was switched on between the two statements.
+        for (int attempt = 0;; attempt++) {
+            int rc = SPI_execute_plan(insert, values, nulls, false, 0);
+            if (rc != SPI_OK_INSERT_RETURNING)
+                elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+            if (SPI_processed == 1) {
+                instance_id = FirstColumn();
+                break;
+            }
+            if (!ServiceActive(lookup, values + 1, nulls + 1, name) || attempt > 0)
+                RaiseServiceInactive(name);
         }
-        rc = SPI_execute_plan(lookup, values + 1, nulls + 1, false, 0);
-        if (rc != SPI_OK_SELECT)
-            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        if (SPI_processed == 0)
-            ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceUnknown)),
-                            errmsg("service \"%s\" does not exist", name)));
+    } else {
+        // With Citus: the service first, then the row with its id (kInsertInstanceSql)
+        if (!ServiceActive(lookup, values + 1, nulls + 1, name)) RaiseServiceInactive(name);
         bool isnull = false;
-        bool active = DatumGetBool(
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        if (!active || attempt > 0)
-            ereport(ERROR,
-                    (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
-                     errmsg("service \"%s\" is inactive", name),
-                     errdetail("An inactive service accepts no new or reactivated instances.")));
-    }
-    if (by_service_id) {
-        int rc = SPI_execute_plan(lookup, values + 1, nulls + 1, false, 0);
-        if (rc != SPI_OK_SELECT)
-            elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        if (SPI_processed == 0)
-            ereport(ERROR, (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceUnknown)),
-                            errmsg("service \"%s\" does not exist", name)));
-        bool isnull = false;
-        if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-            ereport(ERROR,
-                    (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kServiceInactive)),
-                     errmsg("service \"%s\" is inactive", name),
-                     errdetail("An inactive service accepts no new or reactivated instances.")));
         pg_uuid_t service_id =
             *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
         Oid insert_types[4] = {UUIDOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
         Datum insert_values[4] = {user_id, UUIDPGetDatum(&service_id), values[2], values[3]};
         SPIPlanPtr insert_by_id =
             mcp_platform::PrepareOnce(&insert_instance_plan, kInsertInstanceSql, 4, insert_types);
-        rc = SPI_execute_plan(insert_by_id, insert_values, nulls, false, 0);
+        int rc = SPI_execute_plan(insert_by_id, insert_values, nulls, false, 0);
         if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
             elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        instance_id = SPI_datumTransfer(
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false,
-            UUID_LEN);
+        instance_id = FirstColumn();
     }
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
     mcp_platform::RestoreSearchPath(nest_level);
