@@ -34,7 +34,7 @@ set -euo pipefail
 passed=0 failed=0
 check() { if "$@"; then passed=$((passed + 1)); echo "ok - $*"; else failed=$((failed + 1)); echo "not ok - $*"; fi; }
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends /srv/files/*.deb >/dev/null
+apt-get install -y -qq --no-install-recommends /srv/files/*.deb
 pkg=$(dpkg-deb -f /srv/files/*.deb Package)
 check dpkg-query -W "$pkg"
 major=${pkg#postgresql-}; major=${major%%-*}

@@ -44,7 +44,18 @@ mkdir -p "$CACHE" "$ARCHIVES/partial"
             tail -n 30 "$CACHE/$SUITE-debootstrap.log" >&2
             exit 1
         fi
-        echo "deb $mirror $SUITE main" >"$BASE/etc/apt/sources.list"
+        {
+            echo "deb $mirror $SUITE main"
+            # a stable release's point updates and security updates, as a real machine has
+            # them (a package built on an updated machine depends on their versions)
+            case $SUITE in
+                sid | unstable | testing) ;;
+                *)
+                    echo "deb $mirror $SUITE-updates main"
+                    echo "deb ${mirror%/debian}/debian-security $SUITE-security main"
+                    ;;
+            esac
+        } >"$BASE/etc/apt/sources.list"
         echo 'Acquire::Check-Valid-Until "false";' >"$BASE/etc/apt/apt.conf.d/99mcp-platform"
         touch "$BASE/.mcp_platform-base-ok"
     fi
