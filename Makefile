@@ -90,8 +90,8 @@ clean-core:
 # ---- Debian packages (debian/, pg_buildext) ----
 # postgresql-NN-mcp-platform for every PostgreSQL major whose postgresql-server-dev-NN is
 # installed, built in a copy of the tree (build/deb/src) and written to build/deb/. Needs
-# postgresql-server-dev-all, debhelper and dpkg-dev; scripts/deb_test.sh installs them and
-# tests the package on a fresh root.
+# postgresql-server-dev-all, debhelper, dpkg-dev and build-essential; scripts/deb_test.sh
+# installs them and tests the package on a fresh root.
 deb:
 	rm -rf build/deb
 	mkdir -p build/deb/src

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck disable=SC1091 # /etc/os-release
 SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")
-mcp_install_deps postgresql-server-dev-all debhelper dpkg-dev
+mcp_install_deps postgresql-server-dev-all debhelper dpkg-dev build-essential
 mcp_log "make deb"
 make -s deb >/tmp/mcp_platform-deb-build.log 2>&1 || { tail -n 60 /tmp/mcp_platform-deb-build.log; echo "0 passed, 1 failed"; exit 1; }
 # the release's PostgreSQL in the fresh root: the one its `postgresql` package depends on
