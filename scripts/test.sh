@@ -233,8 +233,10 @@ if [ "${SKIP_DEB:-0}" != 1 ]; then
     exec 9>&-
     mcp_log "the Debian package on a fresh root (scripts/deb_test.sh; SKIP_DEB=1 skips it)"
     deb_rc=0
+    deb_start=$SECONDS
     bash scripts/deb_test.sh 2>&1 | tee "$WORK/deb.log" || deb_rc=$?
     add_run_counts "$WORK/deb.log" "$deb_rc"
+    mcp_log "the Debian package: $RUN_COUNTS, exit $deb_rc, $((SECONDS - deb_start)) s"
 fi
 
 echo
