@@ -17,7 +17,7 @@ mcp_apt_lists() {
     fi
 }
 
-# The major version an installed package, or else the release's candidate, depends on:
+# The major version that the release's PACKAGE depends on (its candidate version):
 # mcp_dep_major PACKAGE PREFIX (postgresql postgresql-: 15 on Debian 12).
 mcp_dep_major() {
     mcp_apt_lists
