@@ -27,8 +27,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-mirror=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
-[ -n "$mirror" ] || mirror=$(sed -n 's/^deb \([^ ]*\/debian\) [a-z]* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n 1)
+# the archive the machine's apt uses (either file may be missing)
+mirror=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null |
+    head -n 1 || true)
+[ -n "$mirror" ] || mirror=$(sed -n 's/^deb \([^ ]*\/debian\) [a-z-]* .*/\1/p' /etc/apt/sources.list 2>/dev/null |
+    head -n 1 || true)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
 mkdir -p "$CACHE" "$ARCHIVES/partial"
