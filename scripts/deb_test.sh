@@ -20,7 +20,7 @@ mcp_log "make deb"
 make -s deb >/tmp/mcp_platform-deb-build.log 2>&1 || { tail -n 60 /tmp/mcp_platform-deb-build.log; echo "0 passed, 1 failed"; exit 1; }
 # the release's PostgreSQL in the fresh root: the one its `postgresql` package depends on
 PG_MAJOR=$(mcp_dep_major postgresql postgresql-)
-DEB=$(ls build/deb/postgresql-"$PG_MAJOR"-mcp-platform_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
+DEB=$(ls build/deb/postgresql-"$PG_MAJOR"-mcp-platform_*.deb 2>/dev/null | grep -v dbgsym | head -n 1 || true)
 if [ -z "$DEB" ]; then
     echo "no package for PostgreSQL $PG_MAJOR in build/deb (is postgresql-server-dev-$PG_MAJOR installed?)"
     echo "0 passed, 1 failed"
