@@ -34,7 +34,7 @@ mirror=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debi
     head -n 1 || true)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
-mkdir -p "$CACHE" "$ARCHIVES/partial"
+mkdir -p "$CACHE" "$ARCHIVES"
 # One base per suite, made once even when several runs start together.
 (
     flock 8
@@ -95,9 +95,12 @@ mount -t proc proc "$RUN/proc" && mounted+=("$RUN/proc")
 # rslave: unmounting the copies at the end must not propagate to the host's own mounts
 mount --rbind /sys "$RUN/sys" && mounted+=("$RUN/sys") && mount --make-rslave "$RUN/sys"
 mount --rbind /dev "$RUN/dev" && mounted+=("$RUN/dev") && mount --make-rslave "$RUN/dev"
-mount --bind "$ARCHIVES" "$RUN/var/cache/apt/archives" && mounted+=("$RUN/var/cache/apt/archives")
+# The .deb files earlier runs downloaded, hard-linked in (not a shared mount: runs of several
+# checkouts at once must not contend for apt's lock), and the new ones kept for the next run.
+find "$ARCHIVES" -maxdepth 1 -name '*.deb' -exec ln -f -t "$RUN/var/cache/apt/archives/" {} + 2>/dev/null || true
 rc=0
 chroot "$RUN" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
     CI="${CI:-}" DEBIAN_FRONTEND=noninteractive \
     bash -c "cd /srv/project && $CMD" || rc=$?
+find "$RUN/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec ln -t "$ARCHIVES/" {} + 2>/dev/null || true
 exit "$rc"
