@@ -4,7 +4,8 @@
 # /srv/project (the files git tracks plus untracked ones it does not ignore):
 #   bash scripts/debian_root.sh trixie 'SKIP_PG17=1 bash scripts/test.sh'
 # scripts/test.sh runs the suite on PostgreSQL 17 this way (Debian 13), scripts/deb_test.sh
-# installs the package on Debian 12, scripts/pg_versions_check.sh runs PostgreSQL 18 (sid).
+# installs the package on a root of the machine's release, scripts/pg_versions_check.sh runs
+# PostgreSQL 18 (sid).
 #
 # Needs root (debootstrap is installed when missing). The base root is cached in
 # $MCP_ROOT_CACHE/SUITE (default /tmp/mcp_platform-roots; the first run takes a minute or
