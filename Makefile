@@ -13,7 +13,10 @@ SQL_SOURCES = $(wildcard sql/src/*.sql)
 DATA_built  = sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.0--1.1.sql
 DATA        = sql/$(EXTENSION)--1.0.sql
 
-PG_CPPFLAGS = -Isrc
+# the extension's version (default_version of the control file): the module magic block of
+# PostgreSQL 18 records it (src/pg/compat.hpp), and META.json states it
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+PG_CPPFLAGS = -Isrc -DMCP_PLATFORM_VERSION='"$(EXTVERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter
 # header dependencies: an object is rebuilt when a header it includes changes
 PG_CXXFLAGS += -MMD -MP
@@ -82,4 +85,21 @@ clean: clean-core
 clean-core:
 	rm -rf build output_iso
 
-.PHONY: unittest fuzz clean-core prove_installcheck
+.PHONY: unittest fuzz clean-core prove_installcheck deb
+
+# ---- Debian packages (debian/, pg_buildext) ----
+# postgresql-NN-mcp-platform for every PostgreSQL major whose postgresql-server-dev-NN is
+# installed, built in a copy of the tree (build/deb/src) and written to build/deb/. Needs
+# postgresql-server-dev-all, debhelper, dpkg-dev and build-essential; scripts/deb_test.sh
+# installs them and tests the package on a fresh root.
+deb:
+	rm -rf build/deb
+	mkdir -p build/deb/src
+	tar --exclude=./.git --exclude=./build --exclude=./examples/node/node_modules \
+	    --exclude='*.o' --exclude='*.d' --exclude='*.so' --exclude='*.bc' \
+	    --exclude=./results --exclude=./output_iso --exclude='./tmp_check*' --exclude='./log' \
+	    -cf - . | tar -C build/deb/src -xf -
+	cd build/deb/src && PG_SUPPORTED_VERSIONS=installed pg_buildext updatecontrol && \
+	    dpkg-buildpackage --build=binary --no-sign
+	rm -rf build/deb/src
+	@ls build/deb/*.deb

@@ -4,7 +4,8 @@
 # Installs what it needs (Debian packages, as root), builds and installs the extension,
 # starts a throwaway cluster as the postgres user on a free port, creates the extension with
 # a fresh keyring, and walks through the main job (scripts/demo.sql), printing each step.
-# The cluster is stopped and removed at the end.
+# The cluster is stopped and removed at the end. MCP_NO_BUILD=1: no build, the installed
+# extension (from its Debian package, say) is used; scripts/deb_test.sh runs it so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -1,20 +1,74 @@
 # Shared by scripts/demo.sh, scripts/test.sh and bench/*.sh: dependencies, build, and a
-# throwaway PostgreSQL 15 cluster run as the `postgres` OS user (Postgres refuses root).
-# Source it; it defines functions only.
-
-MCP_PG_VERSION=15
-MCP_SYSTEM_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
-# MCP_PG_BIN may name the bin directory of a private, relocated copy of the server (for
-# example /usr/lib/postgresql/15 and /usr/share/postgresql/15 copied under one prefix, with
-# usr/include/postgresql linked to the system's): the extension is then installed there, and
-# no machine-wide install lock is needed.
-MCP_PG_BIN=${MCP_PG_BIN:-$MCP_SYSTEM_PG_BIN}
-# perl and libipc-run-perl: the TAP tests (prove, PostgreSQL::Test::Cluster)
-MCP_DEB_PACKAGES="postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION
-  libssl-dev libgtest-dev g++ make clang libclang-rt-14-dev util-linux procps iproute2 ca-certificates
-  perl libipc-run-perl"
+# throwaway PostgreSQL cluster run as the `postgres` OS user (Postgres refuses root).
+# Source it; it defines functions and the variables below.
+#
+# The PostgreSQL it builds and tests against: PG_CONFIG when set (any installation, its
+# bindir holding initdb and pg_ctl; its packages are not installed for it), else Debian's
+# postgresql-$MCP_PG_VERSION when MCP_PG_VERSION is set, else the newest major installed in
+# /usr/lib/postgresql, else the one the release's `postgresql` package depends on (15 on
+# Debian 12, 17 on Debian 13).
 
 mcp_log() { printf '\n=== %s\n' "$*"; }
+
+# apt-cache finds nothing before the first apt-get update of a fresh root.
+mcp_apt_lists() {
+    if [ "$(id -u)" -eq 0 ] && ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then
+        apt-get update -qq >/dev/null
+    fi
+}
+
+# The major version that the release's PACKAGE depends on (its candidate version):
+# mcp_dep_major PACKAGE PREFIX (postgresql postgresql-: 15 on Debian 12).
+mcp_dep_major() {
+    mcp_apt_lists
+    { apt-cache show --no-all-versions "$1" 2>/dev/null || true; } |
+        sed -n "s/^Depends:.*\b$2\([0-9][0-9]*\)\b.*/\1/p" | head -n 1
+}
+
+if [ -n "${PG_CONFIG:-}" ]; then
+    MCP_PG_CONFIG=$PG_CONFIG
+    MCP_PG_BIN=$("$PG_CONFIG" --bindir)
+    MCP_PG_VERSION=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+else
+    if [ -z "${MCP_PG_VERSION:-}" ]; then
+        MCP_PG_VERSION=$(for f in /usr/lib/postgresql/*/bin/postgres; do echo "$f"; done |
+            sed -n 's|^/usr/lib/postgresql/\([0-9][0-9]*\)/bin/postgres$|\1|p' | sort -n | tail -n 1)
+        [ -n "$MCP_PG_VERSION" ] || MCP_PG_VERSION=$(mcp_dep_major postgresql postgresql-)
+        if [ -z "$MCP_PG_VERSION" ]; then
+            echo "no PostgreSQL found: set MCP_PG_VERSION or PG_CONFIG" >&2
+            return 1 2>/dev/null || exit 1
+        fi
+    fi
+    MCP_PG_BIN=/usr/lib/postgresql/$MCP_PG_VERSION/bin
+    MCP_PG_CONFIG=$MCP_PG_BIN/pg_config
+fi
+export MCP_PG_VERSION
+
+# The fuzzers link clang's libFuzzer, packaged with the runtime of the clang the release
+# installs (libclang-rt-14-dev on Debian 12, libclang-rt-19-dev on Debian 13).
+mcp_clang_rt_package() {
+    local major=""
+    command -v clang >/dev/null 2>&1 && major=$(clang -dumpversion | cut -d. -f1)
+    [ -n "$major" ] || major=$(mcp_dep_major clang clang-)
+    echo "libclang-rt-${major:?no clang version found}-dev"
+}
+
+# The Debian packages the scripts need; the server's only for Debian's own PostgreSQL.
+# perl and libipc-run-perl: the TAP tests (prove, PostgreSQL::Test::Cluster). With
+# MCP_NO_BUILD=1 (the extension is installed already, from its package say) only what runs a
+# cluster and psql.
+mcp_deb_packages() {
+    if [ "${MCP_NO_BUILD:-0}" = 1 ]; then
+        echo "postgresql-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION util-linux procps iproute2"
+        return 0
+    fi
+    case $MCP_PG_BIN in
+        /usr/lib/postgresql/*)
+            echo "postgresql-$MCP_PG_VERSION postgresql-server-dev-$MCP_PG_VERSION postgresql-client-$MCP_PG_VERSION" ;;
+    esac
+    echo "libssl-dev libgtest-dev g++ make clang $(mcp_clang_rt_package) util-linux procps iproute2
+      ca-certificates perl libipc-run-perl"
+}
 
 # The Debian packages of the Node.js example (examples/node), only for what is missing: a node
 # (and npm) installed some other way is used as it is. On Debian 12 they give Node 18.
@@ -28,7 +82,7 @@ mcp_node_packages() {
 # non-root user must have them.
 mcp_install_deps() {
     local missing=() p
-    for p in $MCP_DEB_PACKAGES "$@"; do
+    for p in $(mcp_deb_packages) "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -43,10 +97,15 @@ mcp_install_deps() {
 }
 
 # Serialises install-and-test runs of several checkouts on one machine (they all install into
-# the same server directories). Holds the lock until the calling shell exits.
+# the same server directories: one lock per PostgreSQL installation). Holds the lock until the
+# calling shell exits.
 mcp_take_install_lock() {
-    [ "$MCP_PG_BIN" = "$MCP_SYSTEM_PG_BIN" ] || return 0  # a private server copy: no one shares it
-    exec 9>/tmp/mcp_platform.install.lock
+    local lock=/tmp/mcp_platform.install.lock
+    case $MCP_PG_BIN in
+        /usr/lib/postgresql/*) ;;
+        *) lock=/tmp/mcp_platform.install.$(echo "$MCP_PG_BIN" | md5sum | cut -c1-8).lock ;;
+    esac
+    exec 9>"$lock"
     if ! flock -n 9; then
         echo "waiting for another checkout's install/test run to finish ..." >&2
         flock 9
@@ -55,13 +114,14 @@ mcp_take_install_lock() {
 
 # Builds (warnings are errors) and installs the extension into the server's directories.
 mcp_build_install() {
-    mcp_log "build and install"
-    make -s WERROR=1 PG_CONFIG="$MCP_PG_BIN/pg_config"
-    make -s install PG_CONFIG="$MCP_PG_BIN/pg_config" >/dev/null
+    mcp_log "build and install (PostgreSQL $("$MCP_PG_CONFIG" --version | cut -d' ' -f2))"
+    make -s WERROR=1 PG_CONFIG="$MCP_PG_CONFIG"
+    make -s install PG_CONFIG="$MCP_PG_CONFIG" >/dev/null
 }
 
 # The common start of the demo and the benchmarks: dependencies, PATH, a work directory
-# (WORK) whose cluster is stopped and which is removed on exit, the install lock, the build.
+# (WORK) whose cluster is stopped and which is removed on exit, the install lock, the build
+# (none with MCP_NO_BUILD=1: the installed extension is used as it is).
 # A caller that needs more on exit defines mcp_cleanup_extra.
 mcp_prepare() {
     mcp_install_deps
@@ -69,8 +129,12 @@ mcp_prepare() {
     WORK=$(mktemp -d "/tmp/mcp_platform-$1.XXXXXX")
     chmod 755 "$WORK"
     trap 'declare -F mcp_cleanup_extra >/dev/null && mcp_cleanup_extra; mcp_cluster_stop; rm -rf "$WORK"' EXIT
-    mcp_take_install_lock
-    mcp_build_install
+    if [ "${MCP_NO_BUILD:-0}" = 1 ]; then
+        mcp_log "using the installed extension ($(ls "$MCP_PG_BIN"/../lib/mcp_platform.so 2>/dev/null || echo 'mcp_platform.so not found'))"
+    else
+        mcp_take_install_lock
+        mcp_build_install
+    fi
 }
 
 # Runs a command as the postgres OS user (when root), or as ourselves.

@@ -9,12 +9,17 @@
 # on the first cluster), the stress tests, and the TAP tests (make prove_installcheck: test/t/*.pl,
 # servers of their own). Exits non-zero on any failure, after printing regression.diffs, the
 # server log and the TAP logs; the last line is "N passed, M failed".
+# All that runs on the machine's PostgreSQL (scripts/lib.sh: PG_CONFIG or MCP_PG_VERSION
+# choose another), and then once more on PostgreSQL 17 in a fresh Debian 13 root
+# (scripts/debian_root.sh trixie; the counts include both runs).
 #
 # Environment: FUZZ_SECONDS (default 30), REGRESS / ISOLATION (subset of test names) and
 # PROVE_TESTS (subset of test/t/*.pl), for development; SKIP_UNIT=1, SKIP_FUZZ=1,
 # SKIP_STRESS=1, STRESS_SECONDS (default 10), SKIP_TAP=1, SKIP_NODE=1 (the node example;
-# without it, Debian's nodejs and npm are installed when node or npm is missing), SKIP_CITUS=1
-# (the Citus suite, scripts/citus_test.sh, which runs only where Citus is installed).
+# without it, Debian's nodejs and npm are installed when node or npm is missing);
+# SKIP_CITUS=1 (the Citus suite, scripts/citus_test.sh, which runs only where Citus is
+# installed); SKIP_PG17=1 (no second run in the Debian 13 root: a quick local run); SKIP_DEB=1
+# (no package test: scripts/deb_test.sh builds the .deb and installs it on a fresh root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -70,7 +75,7 @@ run_installcheck() {
     local log="$WORK/installcheck-$RANDOM.log"
     local rc=0
     # TAP_TESTS= : the TAP tests run once, on their own servers, as the postgres user (below)
-    make -s installcheck PG_CONFIG="$MCP_PG_BIN/pg_config" TAP_TESTS= "${args[@]}" 2>&1 | tee "$log" || rc=$?
+    make -s installcheck PG_CONFIG="$MCP_PG_CONFIG" TAP_TESTS= "${args[@]}" 2>&1 | tee "$log" || rc=$?
     count_results "$log"
     if [ "$rc" -ne 0 ]; then
         FAILED=1
@@ -171,7 +176,7 @@ if [ "${SKIP_TAP:-0}" != 1 ]; then
     tap_rc=0
     # fd 9 (the install lock) closed: no server a test starts may inherit it
     PG_TEST_TIMEOUT_DEFAULT=60 mcp_as_pg timeout 900 \
-        make -s -C "$TAP_TREE" prove_installcheck PG_CONFIG="$MCP_PG_BIN/pg_config" \
+        make -s -C "$TAP_TREE" prove_installcheck PG_CONFIG="$MCP_PG_CONFIG" \
         enable_tap_tests=yes PROVE=prove PROVE_FLAGS=--verbose "${tap_args[@]}" 9>&- 2>&1 |
         tee "$WORK/tap.log" || tap_rc=$?
     count_results "$WORK/tap.log"
@@ -185,29 +190,69 @@ if [ "${SKIP_TAP:-0}" != 1 ]; then
     fi
 fi
 
+# Adds the closing "N passed, M failed" line of a nested run's log (LOG, exit status RC) to the
+# totals; a run that failed without counting a failure (it died first) counts as one.
+add_run_counts() {
+    local log=$1 rc=$2 counts failed=0
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+    if [ -n "$counts" ]; then
+        failed=${counts#*passed, }
+        failed=${failed%% failed}
+        PASSED_COUNT=$((PASSED_COUNT + ${counts%% passed*}))
+        FAILED_COUNT=$((FAILED_COUNT + failed))
+    fi
+    if [ "$rc" -ne 0 ]; then
+        FAILED=1
+        [ "$failed" -ne 0 ] || FAILED_COUNT=$((FAILED_COUNT + 1))
+    fi
+    RUN_COUNTS=${counts:-no count}
+}
+
 # The Citus suite (scripts/citus_test.sh, docs/citus.md): a coordinator and two workers, when
 # Citus is installed in this PostgreSQL; otherwise it says in one line that it was skipped.
+# The extension is installed and the install lock held here (fd 9 closed for its servers);
+# twice: on a fresh install, and on a cluster upgraded from release 1.0.
 if [ "${SKIP_CITUS:-0}" != 1 ]; then
     mcp_log "Citus suite (scripts/citus_test.sh)"
-    citus_rc=0
-    # the extension is installed and the install lock held here; fd 9 closed for its servers
-    # twice: on a fresh install, and on a cluster upgraded from release 1.0
     for citus_from in "" 1.0; do
         citus_rc=0
         MCP_CITUS_NO_BUILD=1 MCP_CITUS_FROM=$citus_from bash scripts/citus_test.sh 9>&- 2>&1 |
             tee "$WORK/citus.log" || citus_rc=$?
         grep -q '^Citus suite skipped' "$WORK/citus.log" && break
-        citus_counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/citus.log" | tail -n 1)
-        if [ -n "$citus_counts" ]; then
-            PASSED_COUNT=$((PASSED_COUNT + ${citus_counts%% passed*}))
-            citus_failed=${citus_counts#*, }
-            FAILED_COUNT=$((FAILED_COUNT + ${citus_failed%% failed}))
-        fi
-        if [ "$citus_rc" -ne 0 ]; then
-            FAILED=1
-            [ -n "$citus_counts" ] || FAILED_COUNT=$((FAILED_COUNT + 1))
-        fi
+        add_run_counts "$WORK/citus.log" "$citus_rc"
     done
+fi
+
+# The same suite on PostgreSQL 17 (Debian 13's) in a fresh Debian 13 root, on a copy of this
+# tree; the subsets and skips above apply there too. The install lock is released first: the
+# root installs into its own directories. Not there: the node example (the run above covers
+# it, and it would fetch its npm packages through the workplace's TLS proxy, whose CA the
+# fresh root lacks) and the full fuzzing time (src/core does not depend on PostgreSQL: the
+# fuzzers are built with that release's clang and run 5 s each).
+if [ "${SKIP_PG17:-0}" != 1 ]; then
+    exec 9>&-
+    mcp_log "the suite on PostgreSQL 17 in a fresh Debian 13 root (SKIP_PG17=1 skips it)"
+    inner_env="SKIP_PG17=1 SKIP_DEB=1 SKIP_NODE=1 FUZZ_SECONDS=5"
+    for v in REGRESS ISOLATION PROVE_TESTS SKIP_UNIT SKIP_FUZZ SKIP_STRESS STRESS_SECONDS SKIP_TAP; do
+        [ -n "${!v+x}" ] && inner_env+=" $v=$(printf '%q' "${!v}")"
+    done
+    inner_rc=0
+    inner_start=$SECONDS
+    bash scripts/debian_root.sh trixie "env $inner_env bash scripts/test.sh" 2>&1 |
+        tee "$WORK/pg17.log" || inner_rc=$?
+    add_run_counts "$WORK/pg17.log" "$inner_rc"
+    mcp_log "PostgreSQL 17 (Debian 13): $RUN_COUNTS, exit $inner_rc, $((SECONDS - inner_start)) s"
+fi
+
+# The Debian package: built here, installed on a fresh root, the demo run against it.
+if [ "${SKIP_DEB:-0}" != 1 ]; then
+    exec 9>&-
+    mcp_log "the Debian package on a fresh root (scripts/deb_test.sh; SKIP_DEB=1 skips it)"
+    deb_rc=0
+    deb_start=$SECONDS
+    bash scripts/deb_test.sh 2>&1 | tee "$WORK/deb.log" || deb_rc=$?
+    add_run_counts "$WORK/deb.log" "$deb_rc"
+    mcp_log "the Debian package: $RUN_COUNTS, exit $deb_rc, $((SECONDS - deb_start)) s"
 fi
 
 echo

@@ -21,6 +21,7 @@ extern "C" {
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 }
+#include "pg/compat.hpp"
 
 namespace {
 
@@ -38,8 +39,9 @@ struct MarkedDays {
 MarkedDays marked;
 
 bool AlreadyMarked(DateADT day) {
-    if (marked.lxid != MyProc->lxid || marked.subxid != GetCurrentSubTransactionId()) {
-        marked.lxid = MyProc->lxid;
+    LocalTransactionId lxid = mcp_platform::pg_compat::ProcLocalXid(MyProc);
+    if (marked.lxid != lxid || marked.subxid != GetCurrentSubTransactionId()) {
+        marked.lxid = lxid;
         marked.subxid = GetCurrentSubTransactionId();
         marked.count = 0;
         marked.next = 0;

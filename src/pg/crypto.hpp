@@ -8,6 +8,7 @@ extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 }
+#include "pg/compat.hpp"
 
 namespace mcp_platform {
 

@@ -27,6 +27,7 @@ extern "C" {
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 }
+#include "pg/compat.hpp"
 
 namespace mcp_platform {
 
@@ -133,7 +134,8 @@ int32 CheckKeysAgainstDatabase(const std::string& versions, const std::string& f
 }
 
 void CheckKeys(Keyring& ring) {
-    g_checked_lxid = MyProc != nullptr ? MyProc->lxid : InvalidLocalTransactionId;
+    g_checked_lxid =
+        MyProc != nullptr ? pg_compat::ProcLocalXid(MyProc) : InvalidLocalTransactionId;
     std::string versions = "{", fingerprints = "{";
     for (uint32_t v : ring.Versions()) {
         if (versions.size() > 1) {
@@ -171,7 +173,8 @@ void MarkKeyringStale() { g_keyring_stale = true; }
 
 Keyring& CurrentKeyring() {
     if (g_keyring && !g_keyring_stale) {
-        if (g_check_pending && MyProc != nullptr && MyProc->lxid != g_checked_lxid) {
+        if (g_check_pending && MyProc != nullptr &&
+            pg_compat::ProcLocalXid(MyProc) != g_checked_lxid) {
             try {
                 CheckKeys(*g_keyring);
             } catch (...) {

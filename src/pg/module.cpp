@@ -6,8 +6,11 @@ extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+}
+#include "pg/compat.hpp"
 
-PG_MODULE_MAGIC;
+extern "C" {
+MCP_PG_MODULE_MAGIC;
 
 void _PG_init(void);
 }

@@ -67,6 +67,7 @@ extern "C" {
 #include "utils/uuid.h"
 #include "fmgr.h"
 }
+#include "pg/compat.hpp"
 
 namespace {
 
@@ -292,22 +293,23 @@ bool FetchByUuid(Relation rel, Relation index, Snapshot snapshot, Datum key_valu
                  TupleTableSlot* slot) {
     ScanKeyData key;
     ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, key_value);
-    IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+    IndexScanDesc scan = mcp_platform::pg_compat::IndexBeginScan(rel, index, snapshot, 1, 0);
     index_rescan(scan, &key, 1, nullptr, 0);
     bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
     index_endscan(scan);
     return found;
 }
 
-// Adds index entries for a new tuple version that is not heap-only (HOT updates need none).
-void InsertIndexEntries(Relation rel, HeapTuple tuple) {
+// Adds the index entries a new tuple version needs: all of them after a non-HOT update, the
+// summarizing indexes' only after a HOT update that changed one of their columns (16+).
+void InsertIndexEntries(Relation rel, HeapTuple tuple, bool only_summarizing) {
     EState* estate = CreateExecutorState();
     ResultRelInfo* result_rel = makeNode(ResultRelInfo);
     InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
     ExecOpenIndices(result_rel, false);
     TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
     ExecStoreHeapTuple(tuple, slot, false);
-    (void)ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
+    mcp_platform::pg_compat::InsertIndexTuples(result_rel, slot, estate, only_summarizing);
     ExecDropSingleTupleTableSlot(slot);
     ExecCloseIndices(result_rel);
     FreeExecutorState(estate);
@@ -456,8 +458,12 @@ PlanResult ChangePlanCounter(const Catalog& c, Datum user_id, int delta, Timesta
                     int attnum = c.active_instances;
                     HeapTuple new_tuple = heap_modify_tuple_by_cols(
                         old_tuple, RelationGetDescr(rel), 1, &attnum, &value, &value_isnull);
-                    simple_heap_update(rel, &slot->tts_tid, new_tuple);
-                    if (!HeapTupleIsHeapOnly(new_tuple)) InsertIndexEntries(rel, new_tuple);
+                    using mcp_platform::pg_compat::IndexUpdate;
+                    IndexUpdate update = mcp_platform::pg_compat::SimpleHeapUpdate(
+                        rel, &slot->tts_tid, new_tuple);
+                    if (update != IndexUpdate::kNone)
+                        InsertIndexEntries(rel, new_tuple,
+                                           update == IndexUpdate::kSummarizingOnly);
                     heap_freetuple(new_tuple);
                     if (should_free) heap_freetuple(old_tuple);
                 }

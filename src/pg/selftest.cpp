@@ -11,6 +11,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/elog.h"
 }
+#include "pg/compat.hpp"
 
 namespace {
 

@@ -18,6 +18,7 @@ extern "C" {
 #include "utils/guc_tables.h"
 #include "utils/uuid.h"
 }
+#include "pg/compat.hpp"
 
 namespace mcp_platform {
 
@@ -31,8 +32,8 @@ config_generic* g_tenant_guc = nullptr;
 
 config_generic* TenantGuc() {
     if (g_tenant_guc != nullptr) return g_tenant_guc;
-    config_generic** vars = get_guc_variables();
-    int n = GetNumConfigOptions();
+    int n = 0;
+    config_generic** vars = pg_compat::GucVariables(&n);
     for (int i = 0; i < n; i++)
         if (pg_strcasecmp(vars[i]->name, kTenantSetting) == 0) g_tenant_guc = vars[i];
     return g_tenant_guc;
