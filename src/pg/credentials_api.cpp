@@ -362,7 +362,7 @@ bool FetchUnique(Relation rel, Relation index, Snapshot snapshot, const Datum* k
     ScanKeyData scan_keys[2];
     for (int i = 0; i < nkeys; i++)
         ScanKeyInit(&scan_keys[i], i + 1, BTEqualStrategyNumber, F_UUID_EQ, keys[i]);
-    IndexScanDesc scan = index_beginscan(rel, index, snapshot, nkeys, 0);
+    IndexScanDesc scan = mp::pg_compat::IndexBeginScan(rel, index, snapshot, nkeys, 0);
     index_rescan(scan, scan_keys, nkeys, nullptr, 0);
     bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
     index_endscan(scan);
