@@ -273,7 +273,9 @@ $type$;
 
 -- C (src/pg/credentials_api.cpp): the tenant check, then the instance, its service and its
 -- credentials row read by unique index, and the fields opened in C. SECURITY DEFINER without a
--- SET clause: it resolves no name through the search_path.
+-- SET clause: the index reads resolve no name through the search_path, and the statement form
+-- it takes under Citus pins search_path itself (PinSearchPath) and is schema-qualified
+-- throughout (test/sql/hostile_search_path.sql, credential_reads.sql).
 CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid) RETURNS SETOF mcp_internal.credentials_row
     AS 'MODULE_PATHNAME', 'mcp_get_credentials'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 1;

@@ -265,7 +265,8 @@ GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz) TO mcp_app, mcp_
 
 -- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
 -- SECURITY DEFINER: the usage columns are not the backend's to write; its one statement
--- names the tenant and is schema-qualified throughout.
+-- names the tenant and is schema-qualified throughout. No SET clause: the C code pins
+-- search_path itself around the statement (PinSearchPath; test/sql/hostile_search_path.sql).
 CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_record_usage'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
