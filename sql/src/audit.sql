@@ -236,7 +236,7 @@ CREATE OR REPLACE TRIGGER token_audit_log_truncate AFTER TRUNCATE ON mcp.token_a
 CREATE OR REPLACE FUNCTION mcp.log_token_operation(
     instance_id uuid, operation text, status text, method text DEFAULT NULL,
     error_type text DEFAULT NULL, error_message text DEFAULT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb) RETURNS bigint
+    metadata jsonb DEFAULT '{}'::jsonb, tenant uuid DEFAULT mcp.current_user_id()) RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -246,7 +246,7 @@ DECLARE
     statuses constant text[] := '{success,failure,pending}';
     -- one spelling per authentication method, so a summary never splits one in two
     methods constant text[] := '{api_key,oauth}';
-    tenant uuid := mcp_internal.require_tenant();
+    me uuid := mcp_internal.require_tenant(log_token_operation.tenant);  -- MC301 before anything else
     owner uuid;
     meta jsonb := coalesce(metadata, '{}'::jsonb);
     new_id bigint;
@@ -275,7 +275,7 @@ BEGIN
     IF octet_length(meta::text) > 8192 THEN
         RAISE EXCEPTION 'audit metadata larger than 8192 bytes' USING ERRCODE = '22023';
     END IF;
-    owner := (mcp_internal.credential_instance(log_token_operation.instance_id)).user_id;
+    owner := (mcp_internal.credential_instance(log_token_operation.instance_id, me)).user_id;
     -- A provider's error text can be long: keep the first 1000 characters rather than lose
     -- the event.
     INSERT INTO mcp.token_audit_log AS l (instance_id, user_id, operation, status, method,
@@ -286,10 +286,10 @@ BEGIN
     RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb) IS
+COMMENT ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb, uuid) IS
     'writes one audit row for one of the tenant''s instances (the user is derived from the instance); returns its audit_id';
-REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb) TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.log_token_operation(uuid, text, text, text, text, text, jsonb, uuid) TO mcp_app, mcp_admin;
 
 -- ---- partitions ----------------------------------------------------------------------------
 

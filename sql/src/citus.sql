@@ -368,6 +368,37 @@ COMMENT ON FUNCTION mcp_internal.citus_distribute_tables(integer) IS
     'the table part of mcp.distribute(): reference tables, distributed tables, their triggers and policies, the summary';
 REVOKE ALL ON FUNCTION mcp_internal.citus_distribute_tables(integer) FROM PUBLIC, mcp_app, mcp_admin;
 
+-- The API functions that act for one tenant: every function of the mcp schema with a `tenant`
+-- parameter (its last, defaulting to the transaction's tenant), which mcp.distribute() makes
+-- Citus distributed functions delegated by that argument; but the two that may send an event
+-- (NOTIFY mcp_credential_events: store_oauth_tokens, revoke_credentials). A worker cannot
+-- commit a NOTIFY inside a distributed transaction (two-phase commit refuses it), and a
+-- backend listens on the node it is connected to, where these run.
+CREATE OR REPLACE FUNCTION mcp_internal.citus_tenant_functions() RETURNS regprocedure[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(p.oid::regprocedure ORDER BY p.oid::regprocedure::text), '{}')
+      FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace = 'mcp'::regnamespace AND 'tenant' = ANY (p.proargnames)
+       AND p.proname NOT IN ('store_oauth_tokens', 'revoke_credentials')
+$$;
+COMMENT ON FUNCTION mcp_internal.citus_tenant_functions() IS
+    'the API functions with a tenant parameter, which mcp.distribute() delegates to the tenant''s worker';
+REVOKE ALL ON FUNCTION mcp_internal.citus_tenant_functions() FROM PUBLIC, mcp_app, mcp_admin;
+
+-- Whether this server loaded the library at start (shared_preload_libraries): on Citus every
+-- backend then has the planner hook that keeps a NULL tenant argument away from Citus's
+-- function delegation (src/pg/tenant_routing.cpp).
+CREATE OR REPLACE FUNCTION mcp_internal.preloaded() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.current_setting('shared_preload_libraries') ~ '(^|[\s,/"])mcp_platform(\.so)?($|[\s,"])'
+$$;
+COMMENT ON FUNCTION mcp_internal.preloaded() IS 'whether mcp_platform is in shared_preload_libraries';
+REVOKE ALL ON FUNCTION mcp_internal.preloaded() FROM PUBLIC, mcp_app, mcp_admin;
+
 -- Distributes the schema on a Citus coordinator: reference tables for users, the catalog and
 -- the cross-tenant bookkeeping; every tenant table distributed by user_id, co-located (rows of
 -- one tenant live on one node, so every per-tenant statement runs on one worker). Existing
@@ -381,6 +412,7 @@ CREATE OR REPLACE FUNCTION mcp.distribute(shard_count integer DEFAULT NULL) RETU
 AS $$
 DECLARE
     t regclass;
+    f regprocedure;
     all_tables regclass[] := mcp_internal.citus_reference_tables() || mcp_internal.citus_tenant_tables();
     reference jsonb := '[]';
     distributed jsonb := '[]';
@@ -392,6 +424,14 @@ BEGIN
         RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = '22023';
     END IF;
     PERFORM set_config('client_min_messages', 'warning', true);
+    EXECUTE 'SELECT string_agg(r.nodename || '':'' || r.nodeport, '', '') FROM pg_catalog.run_command_on_workers($1) r
+              WHERE r.result IS DISTINCT FROM ''t'''
+       INTO failed_node USING 'SELECT mcp_internal.preloaded()';
+    IF NOT mcp_internal.preloaded() OR failed_node IS NOT NULL THEN
+        RAISE EXCEPTION 'mcp_platform must be in shared_preload_libraries on every node' USING ERRCODE = '55000',
+            DETAIL = 'Not preloaded on ' || coalesce(failed_node, 'the coordinator') || '.',
+            HINT = 'Set shared_preload_libraries = ''citus,mcp_platform'' on every node and restart it.';
+    END IF;
     IF EXISTS (SELECT 1 FROM unnest(all_tables) AS a(t) WHERE NOT mcp_internal.is_citus_table(a.t)) THEN
         SELECT d.reference_tables, d.distributed_tables INTO reference, distributed
           FROM mcp_internal.citus_distribute_tables(shard_count) d;
@@ -415,6 +455,14 @@ BEGIN
             DETAIL = failed_node,
             HINT = 'Every worker needs mcp_platform 1.1 (CREATE EXTENSION runs on the workers that were added before it).';
     END IF;
+
+    -- The tenant API: a call that passes its tenant runs on the worker holding the tenant's
+    -- shards, through the backend's own connection, even inside a transaction block (so it
+    -- mixes with the backend's own statements on those rows).
+    FOREACH f IN ARRAY mcp_internal.citus_tenant_functions() LOOP
+        EXECUTE 'SELECT pg_catalog.create_distributed_function($1::regprocedure, ''tenant'', colocate_with => ''mcp.mcp_service_table'', force_delegation => true)'
+          USING f;
+    END LOOP;
 
     -- The rows were copied into the shards: empty the local copies (ciphertexts included).
     FOREACH t IN ARRAY all_tables LOOP

@@ -38,20 +38,21 @@ REVOKE ALL ON FUNCTION mcp_internal.require_type(uuid, text, text) FROM PUBLIC, 
 -- C (src/pg/credentials_api.cpp), like get_credentials: the same checks, SQLSTATEs and audit
 -- row as the PL/pgSQL of the other calls, at the cost of the plain writes. SECURITY DEFINER
 -- without a SET clause: the C code pins its search_path itself, once, and qualifies every name.
-CREATE OR REPLACE FUNCTION mcp.set_api_key(instance_id uuid, api_key text) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.set_api_key(instance_id uuid, api_key text, tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_set_api_key'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
-COMMENT ON FUNCTION mcp.set_api_key(uuid, text) IS
+COMMENT ON FUNCTION mcp.set_api_key(uuid, text, uuid) IS
     'stores the API key of one of the tenant''s instances, encrypted (at most 500 characters)';
-REVOKE ALL ON FUNCTION mcp.set_api_key(uuid, text) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.set_api_key(uuid, text) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.set_api_key(uuid, text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_api_key(uuid, text, uuid) TO mcp_app;
 
-CREATE OR REPLACE FUNCTION mcp.set_oauth_client(instance_id uuid, client_id text, client_secret text) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.set_oauth_client(instance_id uuid, client_id text, client_secret text,
+                                                tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    inst record := mcp_internal.credential_instance(set_oauth_client.instance_id);
+    inst record := mcp_internal.credential_instance(set_oauth_client.instance_id, set_oauth_client.tenant);
     sealed bytea;
 BEGIN
     PERFORM mcp_internal.require_type(set_oauth_client.instance_id, inst.service_type, 'oauth');
@@ -78,18 +79,19 @@ BEGIN
     PERFORM mcp.log_token_operation(set_oauth_client.instance_id, 'set_oauth_client', 'success', 'oauth');
 END
 $$;
-COMMENT ON FUNCTION mcp.set_oauth_client(uuid, text, text) IS
+COMMENT ON FUNCTION mcp.set_oauth_client(uuid, text, text, uuid) IS
     'stores the OAuth client id and encrypted client secret of one of the tenant''s instances';
-REVOKE ALL ON FUNCTION mcp.set_oauth_client(uuid, text, text) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.set_oauth_client(uuid, text, text) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.set_oauth_client(uuid, text, text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.set_oauth_client(uuid, text, text, uuid) TO mcp_app;
 
-CREATE OR REPLACE FUNCTION mcp.begin_oauth(instance_id uuid, authorization_url text)
+CREATE OR REPLACE FUNCTION mcp.begin_oauth(instance_id uuid, authorization_url text,
+                                           tenant uuid DEFAULT mcp.current_user_id())
     RETURNS TABLE (state text, code_challenge text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    inst record := mcp_internal.credential_instance(begin_oauth.instance_id);
+    inst record := mcp_internal.credential_instance(begin_oauth.instance_id, begin_oauth.tenant);
     pkce record;
     sealed bytea;
     found_row boolean;
@@ -130,22 +132,23 @@ BEGIN
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION mcp.begin_oauth(uuid, text) IS
+COMMENT ON FUNCTION mcp.begin_oauth(uuid, text, uuid) IS
     'starts an OAuth flow: a single-use state (stored hashed) and a PKCE S256 challenge (verifier stored encrypted)';
-REVOKE ALL ON FUNCTION mcp.begin_oauth(uuid, text) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.begin_oauth(uuid, text) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.begin_oauth(uuid, text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.begin_oauth(uuid, text, uuid) TO mcp_app;
 
-CREATE OR REPLACE FUNCTION mcp.complete_oauth(state text) RETURNS TABLE (instance_id uuid, code_verifier text)
+CREATE OR REPLACE FUNCTION mcp.complete_oauth(state text, tenant uuid DEFAULT mcp.current_user_id())
+    RETURNS TABLE (instance_id uuid, code_verifier text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp_internal.require_tenant();
+    me uuid := mcp_internal.require_tenant(complete_oauth.tenant);
     cred record;
 BEGIN
     SELECT c.user_id, c.instance_id, c.oauth_state_expires_at, c.oauth_code_verifier INTO cred
       FROM mcp.mcp_credentials c
-     WHERE c.user_id = tenant
+     WHERE c.user_id = me
        AND c.oauth_state = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(complete_oauth.state, ''), 'UTF8')), 'hex')
        FOR UPDATE;
     IF cred.instance_id IS NULL THEN
@@ -165,22 +168,23 @@ BEGIN
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION mcp.complete_oauth(text) IS
+COMMENT ON FUNCTION mcp.complete_oauth(text, uuid) IS
     'consumes an OAuth state; returns the instance and the PKCE verifier for the code exchange (MC201 if unknown, used or expired)';
-REVOKE ALL ON FUNCTION mcp.complete_oauth(text) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.complete_oauth(text) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.complete_oauth(text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.complete_oauth(text, uuid) TO mcp_app;
 
 -- Tokens from the tenant's own code exchange (or a refresh it did itself): stored encrypted,
 -- and the refresh lifecycle starts over: state ok, failures forgotten, any outstanding lease
 -- of a worker invalidated (its settle raises MC203), the next refresh scheduled. After
 -- cooling or needs_reauth that is a recovery (an event).
 CREATE OR REPLACE FUNCTION mcp.store_oauth_tokens(instance_id uuid, access_token text, refresh_token text,
-                                       expires_at timestamptz, scope text) RETURNS void
+                                       expires_at timestamptz, scope text,
+                                       tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    inst record := mcp_internal.credential_instance(store_oauth_tokens.instance_id);
+    inst record := mcp_internal.credential_instance(store_oauth_tokens.instance_id, store_oauth_tokens.tenant);
     clock timestamptz := mcp_internal.refresh_clock();
     ts timestamptz := now();
     sealed_access bytea;
@@ -253,10 +257,10 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) IS
+COMMENT ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text, uuid) IS
     'stores encrypted OAuth tokens after a code exchange; a NULL refresh_token keeps the stored one; restarts the refresh lifecycle (ends any worker''s lease)';
-REVOKE ALL ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.store_oauth_tokens(uuid, text, text, timestamptz, text, uuid) TO mcp_app;
 
 -- A row of get_credentials. A named row type rather than RETURNS TABLE: the executor then
 -- takes the row type from the type cache, instead of building it from the function's OUT
@@ -276,25 +280,27 @@ $type$;
 -- SET clause: the index reads resolve no name through the search_path, and the statement form
 -- it takes under Citus pins search_path itself (PinSearchPath) and is schema-qualified
 -- throughout (test/sql/hostile_search_path.sql, credential_reads.sql).
-CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid) RETURNS SETOF mcp_internal.credentials_row
+CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid, tenant uuid DEFAULT mcp.current_user_id())
+    RETURNS SETOF mcp_internal.credentials_row
     AS 'MODULE_PATHNAME', 'mcp_get_credentials'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 1;
-COMMENT ON FUNCTION mcp.get_credentials(uuid) IS
+COMMENT ON FUNCTION mcp.get_credentials(uuid, uuid) IS
     'the decrypted credentials of one of the tenant''s active instances (MC004 instance not active, MC003 service inactive)';
-REVOKE ALL ON FUNCTION mcp.get_credentials(uuid) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.get_credentials(uuid, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid, uuid) TO mcp_app;
 
 -- Revokes the credentials of one of the tenant's instances: the API key or the tokens (and the
 -- PKCE flow state) are wiped, the credential is marked revoked (never claimed; a new key or
 -- OAuth flow ends it), any worker's lease ends (MC203), and the instance stays. The OAuth
 -- client configuration stays too unless forget_client. Returns whether there was anything
 -- to revoke (false: no credential, or revoked already); a revocation is an event.
-CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid, forget_client boolean DEFAULT false) RETURNS boolean
+CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid, forget_client boolean DEFAULT false,
+                                                   tenant uuid DEFAULT mcp.current_user_id()) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    inst record := mcp_internal.credential_instance(revoke_credentials.instance_id);
+    inst record := mcp_internal.credential_instance(revoke_credentials.instance_id, revoke_credentials.tenant);
     forget boolean := coalesce(revoke_credentials.forget_client, false);
     ts timestamptz := now();
     revoked boolean;
@@ -324,22 +330,23 @@ BEGIN
     RETURN revoked;
 END
 $$;
-COMMENT ON FUNCTION mcp.revoke_credentials(uuid, boolean) IS
+COMMENT ON FUNCTION mcp.revoke_credentials(uuid, boolean, uuid) IS
     'revokes one of the tenant''s credentials (tokens or API key wiped, state revoked, instance kept; the OAuth client too unless forget_client); true when there was anything to revoke';
-REVOKE ALL ON FUNCTION mcp.revoke_credentials(uuid, boolean) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid, boolean) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.revoke_credentials(uuid, boolean, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid, boolean, uuid) TO mcp_app;
 
 -- The tenant's OAuth credentials with a refresh token that expire within `within`, each
 -- leased to this caller for mcp_platform.token_refresh_lease (release 1.0's tenant-scoped
 -- claim, on the same state as mcp.claim_refreshes: leased, needs_reauth, revoked and still
 -- cooling credentials are skipped, rows another worker holds too: FOR UPDATE SKIP LOCKED).
 -- mcp.store_oauth_tokens ends the lease.
-CREATE OR REPLACE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer) RETURNS SETOF uuid
+CREATE OR REPLACE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer,
+                                                    tenant uuid DEFAULT mcp.current_user_id()) RETURNS SETOF uuid
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 10
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp_internal.require_tenant();
+    me uuid := mcp_internal.require_tenant(claim_token_refresh.tenant);
     lease interval := mcp_internal.setting('mcp_platform.token_refresh_lease')::interval;
     clock timestamptz := mcp_internal.refresh_clock();
     claimed uuid[];
@@ -357,7 +364,7 @@ BEGIN
     FOR due IN
         SELECT c.credential_id
           FROM mcp.mcp_credentials c
-         WHERE c.user_id = tenant
+         WHERE c.user_id = me
            AND c.refresh_token IS NOT NULL
            AND c.token_expires_at <= clock + within
            AND (c.refresh_state = 'ok' OR (c.refresh_state = 'cooling' AND c.next_attempt_at <= clock))
@@ -370,16 +377,16 @@ BEGIN
         UPDATE mcp.mcp_credentials c
            SET refresh_lease = token, refresh_claimed_until = clock + lease,
                refresh_due_at = greatest(c.refresh_due_at, clock + lease)
-         WHERE c.user_id = tenant AND c.credential_id = due.credential_id
+         WHERE c.user_id = me AND c.credential_id = due.credential_id
         RETURNING c.instance_id INTO inst;
         claimed := claimed || inst;
     END LOOP;
     INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method)
-    SELECT u.id, tenant, 'claim_refresh', 'success', 'oauth' FROM pg_catalog.unnest(claimed) AS u(id);
+    SELECT u.id, me, 'claim_refresh', 'success', 'oauth' FROM pg_catalog.unnest(claimed) AS u(id);
     RETURN QUERY SELECT u.id FROM pg_catalog.unnest(claimed) AS u(id);
 END
 $$;
-COMMENT ON FUNCTION mcp.claim_token_refresh(interval, integer) IS
+COMMENT ON FUNCTION mcp.claim_token_refresh(interval, integer, uuid) IS
     'leases the tenant''s OAuth credentials that expire within the interval to this caller (release 1.0''s tenant-scoped claim; see mcp.claim_refreshes)';
-REVOKE ALL ON FUNCTION mcp.claim_token_refresh(interval, integer) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.claim_token_refresh(interval, integer) TO mcp_app;
+REVOKE ALL ON FUNCTION mcp.claim_token_refresh(interval, integer, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.claim_token_refresh(interval, integer, uuid) TO mcp_app;

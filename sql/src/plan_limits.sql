@@ -229,23 +229,25 @@ GRANT EXECUTE ON FUNCTION mcp.repair_counters() TO mcp_admin;
 -- C (src/pg/instances.cpp): the service found and the row inserted in one cached statement.
 -- SECURITY DEFINER without a SET clause: the C code pins its search_path itself.
 CREATE OR REPLACE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
-                                    expires_at timestamptz DEFAULT NULL) RETURNS uuid
+                                    expires_at timestamptz DEFAULT NULL,
+                                    tenant uuid DEFAULT mcp.current_user_id()) RETURNS uuid
     AS 'MODULE_PATHNAME', 'mcp_create_instance'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
-COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz) IS
+COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz, uuid) IS
     'creates an active instance of a service for the current tenant (MC002 unknown service, MC003 inactive service, MC001 beyond the plan limit)';
-REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz) TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp.create_instance(text, text, timestamptz, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz, uuid) TO mcp_app, mcp_admin;
 
 -- Sets a new expiry, bumps renewed_count and last_renewed_at. An 'expired' (or active) instance
 -- becomes 'active' — within the plan limit (MC001 otherwise); an 'inactive' one, which its user
 -- switched off, stays inactive.
-CREATE OR REPLACE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz,
+                                               tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    inst record := mcp_internal.credential_instance(renew_instance.instance_id);
+    inst record := mcp_internal.credential_instance(renew_instance.instance_id, renew_instance.tenant);
 BEGIN
     IF renew_instance.expires_at IS NULL OR renew_instance.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
@@ -258,22 +260,22 @@ BEGIN
      WHERE s.user_id = inst.user_id AND s.instance_id = renew_instance.instance_id;
 END
 $$;
-COMMENT ON FUNCTION mcp.renew_instance(uuid, timestamptz) IS
+COMMENT ON FUNCTION mcp.renew_instance(uuid, timestamptz, uuid) IS
     'sets a new expiry; an expired or active instance becomes active within the plan limit, an inactive one stays inactive';
-REVOKE ALL ON FUNCTION mcp.renew_instance(uuid, timestamptz) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz) TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp.renew_instance(uuid, timestamptz, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz, uuid) TO mcp_app, mcp_admin;
 
 -- The hot path: usage_count + 1 and last_used_at = now() (C, one cached plan).
 -- SECURITY DEFINER: the usage columns are not the backend's to write; its one statement
 -- names the tenant and is schema-qualified throughout. No SET clause: the C code pins
 -- search_path itself around the statement (PinSearchPath; test/sql/hostile_search_path.sql).
-CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid, tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_record_usage'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
-COMMENT ON FUNCTION mcp.record_usage(uuid) IS
+COMMENT ON FUNCTION mcp.record_usage(uuid, uuid) IS
     'usage_count + 1 and last_used_at = now() for one of the tenant''s instances (the hot path)';
-REVOKE ALL ON FUNCTION mcp.record_usage(uuid) FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.record_usage(uuid) TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp.record_usage(uuid, uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.record_usage(uuid, uuid) TO mcp_app, mcp_admin;
 
 -- Marks every visible instance past its expires_at as 'expired'; returns how many. Called by
 -- mcp.run_maintenance(); run by mcp_app it covers the current tenant only (RLS). Rows another
@@ -336,22 +338,23 @@ REVOKE ALL ON FUNCTION mcp_internal.effective_limit(text, integer, timestamptz) 
 -- past expires_at), and how many more it may activate now (0 when over the limit after a
 -- downgrade or a lapse; NULL: unlimited). MC301 without a tenant.
 CREATE OR REPLACE FUNCTION mcp.plan_status(
+    tenant uuid DEFAULT mcp.current_user_id(),
     OUT plan_type text, OUT effective_plan text, OUT max_instances integer, OUT effective_limit integer,
     OUT active_instances bigint, OUT remaining bigint, OUT expires_at timestamptz, OUT lapsed boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tenant uuid := mcp_internal.require_tenant();
+    me uuid := mcp_internal.require_tenant(plan_status.tenant);
 BEGIN
     SELECT p.plan_type, p.max_instances, p.expires_at,
            p.plan_type = 'pro' AND p.expires_at IS NOT NULL AND p.expires_at <= now(),
            mcp_internal.effective_limit(p.plan_type, p.max_instances, p.expires_at),
            (SELECT count(*) FROM mcp.mcp_service_table s
-             WHERE s.user_id = tenant AND s.status = 'active'
+             WHERE s.user_id = me AND s.status = 'active'
                AND (s.expires_at IS NULL OR s.expires_at > now()))
       INTO plan_type, max_instances, expires_at, lapsed, effective_limit, active_instances
-      FROM mcp.user_plans p WHERE p.user_id = tenant;
+      FROM mcp.user_plans p WHERE p.user_id = me;
     IF NOT FOUND THEN
         RETURN;  -- no plan: every column NULL
     END IF;
@@ -360,10 +363,10 @@ BEGIN
     remaining := CASE WHEN effective_limit IS NOT NULL THEN greatest(effective_limit - active_instances, 0) END;
 END
 $$;
-COMMENT ON FUNCTION mcp.plan_status() IS
+COMMENT ON FUNCTION mcp.plan_status(uuid) IS
     'the current tenant''s plan: stored and effective plan and limit, active instances, remaining slots, expiry, lapsed';
-REVOKE ALL ON FUNCTION mcp.plan_status() FROM PUBLIC, mcp_app, mcp_admin;
-GRANT EXECUTE ON FUNCTION mcp.plan_status() TO mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp.plan_status(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+GRANT EXECUTE ON FUNCTION mcp.plan_status(uuid) TO mcp_app, mcp_admin;
 
 -- Admin: sets a user's plan. free: max_instances 1, no expiry; pro: unlimited
 -- (max_instances NULL; set a cap with UPDATE mcp.user_plans), optional expires_at after which

@@ -31,25 +31,15 @@ COMMENT ON FUNCTION mcp_internal.setting(text) IS 'current value of an mcp_platf
 REVOKE ALL ON FUNCTION mcp_internal.setting(text) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- The transaction's tenant, or MC301 when none is set (an application bug, unlike 42501:
--- "not yours").
--- No SET clause: it resolves no name but the schema-qualified mcp.current_user_id(), and it is
--- called only from the API's SECURITY DEFINER functions, whose search_path is already pinned
--- (a SET clause would cost a GUC save and restore on every API call).
-CREATE OR REPLACE FUNCTION mcp_internal.require_tenant() RETURNS uuid
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-DECLARE
-    tenant uuid := mcp.current_user_id();
-BEGIN
-    IF tenant IS NULL THEN
-        RAISE EXCEPTION 'no tenant set in this transaction' USING ERRCODE = 'MC301',
-            HINT = 'SELECT set_config(''mcp.user_id'', <user id>, true) first, in the same transaction.';
-    END IF;
-    RETURN tenant;
-END
-$$;
-COMMENT ON FUNCTION mcp_internal.require_tenant() IS 'the transaction''s tenant; MC301 when none is set';
-REVOKE ALL ON FUNCTION mcp_internal.require_tenant() FROM PUBLIC, mcp_app, mcp_admin;
+-- "not yours"); MC302 when the API function's tenant argument (when given) names another
+-- tenant. C: it resolves no name, so it needs no SET clause (it is called only from the API's
+-- SECURITY DEFINER functions, whose search_path is pinned).
+CREATE OR REPLACE FUNCTION mcp_internal.require_tenant(tenant uuid) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'mcp_require_tenant'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mcp_internal.require_tenant(uuid) IS
+    'the transaction''s tenant; MC301 when none is set, MC302 when the tenant argument (NULL: none given) names another';
+REVOKE ALL ON FUNCTION mcp_internal.require_tenant(uuid) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- The calling tenant's instance: its user_id and service type, whether the instance is active
 -- (status 'active' and not past expires_at) and whether its service is; MC301 when no tenant
@@ -58,27 +48,41 @@ REVOKE ALL ON FUNCTION mcp_internal.require_tenant() FROM PUBLIC, mcp_app, mcp_a
 -- a pinned search_path, and only they can call it (no role has USAGE on mcp_internal): it runs
 -- with their rights and their search_path, so it needs neither a SET clause nor SECURITY
 -- DEFINER of its own (each would cost a GUC save and restore or a user switch per call).
-CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, OUT user_id uuid, OUT service_type text,
+CREATE OR REPLACE FUNCTION mcp_internal.credential_instance(instance_id uuid, tenant uuid,
+                                                            OUT user_id uuid, OUT service_type text,
                                                             OUT instance_active boolean, OUT service_active boolean)
     LANGUAGE plpgsql STABLE PARALLEL UNSAFE
 AS $$
 DECLARE
-    tenant uuid := mcp_internal.require_tenant();
+    me uuid := mcp_internal.require_tenant(credential_instance.tenant);
+    service uuid;
 BEGIN
-    SELECT s.user_id, t.type,
-           s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()), t.is_active
-      INTO user_id, service_type, instance_active, service_active
-      FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
-     WHERE s.user_id = tenant AND s.instance_id = credential_instance.instance_id;
+    IF pg_catalog.current_setting('citus.propagate_set_commands', true) IS NULL THEN
+        SELECT s.user_id, t.type,
+               s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()), t.is_active
+          INTO user_id, service_type, instance_active, service_active
+          FROM mcp.mcp_service_table s JOIN mcp.mcp_table t ON t.mcp_service_id = s.mcp_service_id
+         WHERE s.user_id = me AND s.instance_id = credential_instance.instance_id;
+    ELSE
+        -- Citus loaded: the instance, then its service (inside a call Citus delegated to the
+        -- tenant's worker, a statement may not join a tenant table with a reference table)
+        SELECT s.user_id, s.mcp_service_id,
+               s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now())
+          INTO user_id, service, instance_active
+          FROM mcp.mcp_service_table s
+         WHERE s.user_id = me AND s.instance_id = credential_instance.instance_id;
+        SELECT t.type, t.is_active INTO service_type, service_active
+          FROM mcp.mcp_table t WHERE t.mcp_service_id = service;
+    END IF;
     IF user_id IS NULL THEN
         RAISE EXCEPTION 'instance % does not belong to the current tenant', credential_instance.instance_id
             USING ERRCODE = '42501';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION mcp_internal.credential_instance(uuid) IS
+COMMENT ON FUNCTION mcp_internal.credential_instance(uuid, uuid) IS
     'the current tenant''s instance (user_id, service type, whether it and its service are active); 42501 when it is not the tenant''s';
-REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid) FROM PUBLIC, mcp_app, mcp_admin;
+REVOKE ALL ON FUNCTION mcp_internal.credential_instance(uuid, uuid) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- Row-level security of a tenant table: enabled and forced, the tenant policy (the row's
 -- tenant column is the transaction's tenant) and the admin policy. Called right after each

@@ -16,6 +16,7 @@ inline constexpr const char kServiceUnknown[] = "MC002";   // release 1.0: also 
 inline constexpr const char kServiceInactive[] = "MC003";
 inline constexpr const char kInstanceNotActive[] = "MC004";
 inline constexpr const char kNoTenant[] = "MC301";          // release 1.0: 42501
+inline constexpr const char kTenantMismatch[] = "MC302";
 inline constexpr const char kNoKey[] = "MC101";
 inline constexpr const char kDecryptFailed[] = "MC102";
 inline constexpr const char kMalformedCiphertext[] = "MC103";

@@ -60,31 +60,43 @@ namespace mp = mcp_platform;
 
 namespace {
 
-// The tenant's instance, its service and its credentials row (if any), in one statement; the
-// row is the tenant's or there is none (42501). The columns, in order: the service type,
-// whether the service is active, whether the instance is active (status 'active' and not past
-// expires_at), whether a credentials row exists, then the credentials columns as
-// mcp.get_credentials returns them.
+// The tenant's instance and its credentials row (if any), in one statement; the row is the
+// tenant's or there is none (42501). The columns, in order: two that kServiceSql fills (the
+// service type, whether the service is active), whether the instance is active (status
+// 'active' and not past expires_at), whether a credentials row exists, the credentials
+// columns as mcp.get_credentials returns them, then the instance's service. The service is read
+// by a statement of its own: inside a call Citus delegated to the tenant's worker, a statement
+// may not join a tenant table with a reference table (the catalog).
 const char* const kInstanceSql =
-    "SELECT t.type::pg_catalog.text, t.is_active,"
+    "SELECT NULL::pg_catalog.text, NULL::pg_catalog.bool,"
     "       s.status OPERATOR(pg_catalog.=) 'active'"
     "         AND (s.expires_at IS NULL OR s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()),"
     "       c.instance_id IS NOT NULL,"
     "       c.api_key, c.client_id::pg_catalog.text, c.client_secret, c.access_token,"
-    "       c.refresh_token, c.token_expires_at, c.token_scope, c.oauth_status::pg_catalog.text"
+    "       c.refresh_token, c.token_expires_at, c.token_scope, c.oauth_status::pg_catalog.text,"
+    "       s.mcp_service_id"
     "  FROM mcp.mcp_service_table AS s"
-    "  JOIN mcp.mcp_table AS t ON t.mcp_service_id OPERATOR(pg_catalog.=) s.mcp_service_id"
     "  LEFT JOIN mcp.mcp_credentials AS c ON c.user_id OPERATOR(pg_catalog.=) s.user_id"
     "        AND c.instance_id OPERATOR(pg_catalog.=) s.instance_id"
     // a revoked credential hands out nothing (no row, as before 1.1 when revoking deleted it)
     "        AND c.refresh_state OPERATOR(pg_catalog.<>) 'revoked'"
     " WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.instance_id OPERATOR(pg_catalog.=) $2";
 
-// Just the service type, for set_api_key (it does not read the credentials row).
+// A service's type and whether it is active.
+const char* const kServiceSql =
+    "SELECT t.type::pg_catalog.text, t.is_active FROM mcp.mcp_table AS t"
+    " WHERE t.mcp_service_id OPERATOR(pg_catalog.=) $1";
+
+// The service type of the tenant's instance, for set_api_key (it does not read the
+// credentials row): one statement on one node, two with Citus (the instance's service, then
+// kServiceSql; see kInstanceSql).
 const char* const kInstanceTypeSql =
     "SELECT t.type::pg_catalog.text"
     "  FROM mcp.mcp_service_table AS s"
     "  JOIN mcp.mcp_table AS t ON t.mcp_service_id OPERATOR(pg_catalog.=) s.mcp_service_id"
+    " WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.instance_id OPERATOR(pg_catalog.=) $2";
+const char* const kInstanceServiceSql =
+    "SELECT s.mcp_service_id FROM mcp.mcp_service_table AS s"
     " WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.instance_id OPERATOR(pg_catalog.=) $2";
 
 // set_api_key's three writes, as its PL/pgSQL form ran them: the credentials row (an OAuth
@@ -113,6 +125,8 @@ const char* const kAuditSql =
 
 SPIPlanPtr instance_plan = nullptr;
 SPIPlanPtr instance_type_plan = nullptr;
+SPIPlanPtr instance_service_plan = nullptr;
+SPIPlanPtr service_plan = nullptr;
 SPIPlanPtr upsert_api_key_plan = nullptr;
 SPIPlanPtr touch_instance_plan = nullptr;
 SPIPlanPtr audit_plan = nullptr;
@@ -131,24 +145,11 @@ enum InstanceColumn {
     kTokenExpiresAt,
     kTokenScope,
     kOAuthStatus,
-    kInstanceColumns = kOAuthStatus
+    kInstanceColumns = kOAuthStatus,
+    kServiceId  // kInstanceSql only
 };
 
 const char* UuidText(Datum uuid) { return DatumGetCString(DirectFunctionCall1(uuid_out, uuid)); }
-
-// The transaction's tenant as a uuid Datum; MC301 when none is set (CurrentTenant raises it
-// too, for a value set at session level under tenant_scope = 'transaction').
-Datum RequireTenant() {
-    const char* tenant = mp::CurrentTenant();
-    if (tenant == nullptr)
-        ereport(ERROR,
-                (errcode(mp::SqlStateCode(mp::sqlstate::kNoTenant)),
-                 errmsg("no tenant set in this transaction"),
-                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
-                         "transaction.")));
-    // uuid_in reports a malformed value as 22P02, as mcp.current_user_id() does.
-    return DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
-}
 
 [[noreturn]] void RaiseNotTenants(bool instance_isnull, Datum instance_id) {
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -260,15 +261,22 @@ void GetCredentialsByStatement(ReturnSetInfo* rsinfo, Datum user_id, Datum insta
     Datum args[2] = {user_id, instance_id};
     Execute(&instance_plan, kInstanceSql, 2, types, args, SPI_OK_SELECT);
     if (SPI_processed == 0) RaiseNotTenants(false, instance_id);
-    HeapTuple row = SPI_tuptable->vals[0];
-    TupleDesc desc = SPI_tuptable->tupdesc;
+    SPITupleTable* instance = SPI_tuptable;
+    HeapTuple row = instance->vals[0];
+    TupleDesc desc = instance->tupdesc;
     bool isnull = false;
-    if (!DatumGetBool(SPI_getbinval(row, desc, kServiceActive, &isnull)))
+    Datum service_id = SPI_getbinval(row, desc, kServiceId, &isnull);
+    Execute(&service_plan, kServiceSql, 1, types, &service_id, SPI_OK_SELECT);
+    if (SPI_processed == 0) RaiseServiceInactive(instance_id);  // (a foreign key prevents it)
+    HeapTuple service = SPI_tuptable->vals[0];
+    TupleDesc service_desc = SPI_tuptable->tupdesc;
+    if (!DatumGetBool(SPI_getbinval(service, service_desc, 2, &isnull)))
         RaiseServiceInactive(instance_id);
     if (!DatumGetBool(SPI_getbinval(row, desc, kInstanceActive, &isnull)))
         RaiseInstanceNotActive(instance_id);
     if (DatumGetBool(SPI_getbinval(row, desc, kHasCredentials, &isnull)))
         PutCredentialsRow(rsinfo, user_id, instance_id, [&](int column, bool* null) {
+            if (column == kServiceType) return SPI_getbinval(service, service_desc, 1, null);
             return SPI_getbinval(row, desc, column, null);
         });
     if (SPI_finish() != SPI_OK_FINISH) elog(ERROR, "SPI_finish failed");
@@ -439,12 +447,12 @@ void GetCredentialsDirect(Oid function, ReturnSetInfo* rsinfo, Datum user_id,
 
 }  // namespace
 
-// mcp.get_credentials(instance_id uuid) → TABLE (auth_type, api_key, client_id, client_secret,
+// mcp.get_credentials(instance_id uuid, tenant uuid) → TABLE (auth_type, api_key, client_id, client_secret,
 // access_token, refresh_token, token_expires_at, token_scope, oauth_status): the decrypted
 // credentials of one of the tenant's active instances; no row when it has none. MC301 no
-// tenant, 42501 not the tenant's instance, MC003 service inactive, MC004 instance not active.
+// tenant, MC302 another tenant's argument, 42501 not the tenant's instance, MC003 service inactive, MC004 instance not active.
 MCP_PG_FUNCTION_C(mcp_get_credentials) {
-    Datum user_id = RequireTenant();
+    Datum user_id = mp::RequireTenant(fcinfo, 1);
     bool instance_isnull = PG_ARGISNULL(0);
     Datum instance_id = instance_isnull ? (Datum)0 : PG_GETARG_DATUM(0);
     if (instance_isnull) RaiseNotTenants(true, instance_id);
@@ -464,13 +472,13 @@ MCP_PG_FUNCTION_C(mcp_get_credentials) {
     return (Datum)0;
 }
 
-// mcp.set_api_key(instance_id uuid, api_key text): stores the API key of one of the tenant's
+// mcp.set_api_key(instance_id uuid, api_key text, tenant uuid): stores the API key of one of the tenant's
 // instances of an api_key service, sealed here before any row holds it; audited. MC301 no
 // tenant, 42501 not the tenant's, MC202 not an api_key service, 22023 empty, 22001 over 500
 // characters (the field named in DETAIL; the key itself never in a message).
 MCP_PG_FUNCTION_C(mcp_set_api_key) {
     constexpr int kMaxChars = 500;
-    Datum user_id = RequireTenant();
+    Datum user_id = mp::RequireTenant(fcinfo, 2);
     bool instance_isnull = PG_ARGISNULL(0);
     Datum instance_id = instance_isnull ? (Datum)0 : PG_GETARG_DATUM(0);
     if (instance_isnull) RaiseNotTenants(true, instance_id);
@@ -479,9 +487,19 @@ MCP_PG_FUNCTION_C(mcp_set_api_key) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[4] = {UUIDOID, UUIDOID, BYTEAOID, INT4OID};
     Datum args[4] = {user_id, instance_id, (Datum)0, (Datum)0};
-    Execute(&instance_type_plan, kInstanceTypeSql, 2, types, args, SPI_OK_SELECT);
-    if (SPI_processed == 0) RaiseNotTenants(false, instance_id);
-    char* service_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    if (mp::CitusLoaded()) {
+        Execute(&instance_service_plan, kInstanceServiceSql, 2, types, args, SPI_OK_SELECT);
+        if (SPI_processed == 0) RaiseNotTenants(false, instance_id);
+        bool isnull = false;
+        Datum service_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        Execute(&service_plan, kServiceSql, 1, types, &service_id, SPI_OK_SELECT);
+    } else {
+        Execute(&instance_type_plan, kInstanceTypeSql, 2, types, args, SPI_OK_SELECT);
+        if (SPI_processed == 0) RaiseNotTenants(false, instance_id);
+    }
+    char* service_type = SPI_processed == 0
+                             ? nullptr
+                             : SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
     if (service_type == nullptr || strcmp(service_type, "api_key") != 0)
         ereport(ERROR, (errcode(mp::SqlStateCode(mp::sqlstate::kCredentialTypeMismatch)),
                         errmsg("instance %s belongs to a service of type %s, not api_key",

@@ -86,16 +86,7 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("instance_id must not be null")));
     Datum instance_id = PG_GETARG_DATUM(0);
-    const char* tenant = mcp_platform::CurrentTenant();
-    if (tenant == nullptr)
-        ereport(ERROR,
-                (errcode(OidIsValid(get_namespace_oid("mcp_internal", true))
-                             ? mcp_platform::SqlStateCode(mcp_platform::sqlstate::kNoTenant)
-                             : ERRCODE_INSUFFICIENT_PRIVILEGE),  // release 1.0's code
-                 errmsg("no tenant set in this transaction"),
-                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
-                         "transaction.")));
-    Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
+    Datum user_id = mcp_platform::RequireTenant(fcinfo, 1);
 
     // SECURITY DEFINER: the statement runs with the owner's rights, so never with the
     // caller's search_path (its names and operators are schema-qualified as well).
@@ -115,20 +106,14 @@ MCP_PG_FUNCTION_C(mcp_record_usage) {
     PG_RETURN_VOID();
 }
 
-// mcp.create_instance(service_name text, custom_name text, expires_at timestamptz) → uuid: an
-// active instance of a service for the current tenant. SECURITY DEFINER (declared in SQL,
-// without a SET clause: the search_path is pinned here). MC301 no tenant, 22023 expires_at
+// mcp.create_instance(service_name text, custom_name text, expires_at timestamptz, tenant uuid)
+// → uuid: an active instance of a service for the current tenant. SECURITY DEFINER (declared
+// in SQL, without a SET clause: the search_path is pinned here). MC301 no tenant, MC302
+// another tenant's argument, 22023 expires_at
 // not in the future, MC002 unknown service, MC003 inactive service, MC001 (the trigger)
 // beyond the plan limit — as its PL/pgSQL form did.
 MCP_PG_FUNCTION_C(mcp_create_instance) {
-    const char* tenant = mcp_platform::CurrentTenant();
-    if (tenant == nullptr)
-        ereport(ERROR,
-                (errcode(mcp_platform::SqlStateCode(mcp_platform::sqlstate::kNoTenant)),
-                 errmsg("no tenant set in this transaction"),
-                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
-                         "transaction.")));
-    Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
+    Datum user_id = mcp_platform::RequireTenant(fcinfo, 3);
     if (!PG_ARGISNULL(2) && PG_GETARG_TIMESTAMPTZ(2) <= GetCurrentTransactionStartTimestamp())
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("expires_at must be in the future")));

@@ -20,5 +20,6 @@ void _PG_init(void) {
     // C++ objects across those calls.
     mcp_platform::DefineSettings();
     mcp_platform::InitCredentialsModule();
+    mcp_platform::InstallTenantRouting();
     if (process_shared_preload_libraries_in_progress) mcp_platform::RegisterMaintenanceWorkers();
 }

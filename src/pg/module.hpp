@@ -11,4 +11,8 @@ void InitCredentialsModule();
 // (maintenance_worker.cpp). Only while the postmaster preloads the library.
 void RegisterMaintenanceWorkers();
 
+// The planner hook that keeps a NULL tenant argument of the API functions away from Citus's
+// function delegation (tenant_routing.cpp).
+void InstallTenantRouting();
+
 }  // namespace mcp_platform

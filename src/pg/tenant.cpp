@@ -73,7 +73,36 @@ const char* CurrentTenant() {
     return value;
 }
 
+Datum RequireTenant(FunctionCallInfo fcinfo, int argno) {
+    const char* tenant = CurrentTenant();
+    if (tenant == nullptr)
+        ereport(ERROR,
+                (errcode(OidIsValid(get_namespace_oid("mcp_internal", true))
+                             ? SqlStateCode(sqlstate::kNoTenant)
+                             : ERRCODE_INSUFFICIENT_PRIVILEGE),  // release 1.0's code
+                 errmsg("no tenant set in this transaction"),
+                 errhint("SELECT set_config('mcp.user_id', <user id>, true) first, in the same "
+                         "transaction.")));
+    // uuid_in reports a malformed value as 22P02, as mcp.current_user_id() does.
+    Datum user_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant));
+    if (argno < PG_NARGS() && !PG_ARGISNULL(argno) &&
+        memcmp(DatumGetUUIDP(PG_GETARG_DATUM(argno))->data, DatumGetUUIDP(user_id)->data,
+               UUID_LEN) != 0)
+        ereport(ERROR,
+                (errcode(SqlStateCode(sqlstate::kTenantMismatch)),
+                 errmsg("tenant argument %s is not the tenant of this transaction",
+                        DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)))),
+                 errhint("Pass the tenant set with mcp.set_tenant in this transaction, or leave "
+                         "the argument out.")));
+    return user_id;
+}
+
 }  // namespace mcp_platform
+
+// mcp_internal.require_tenant(tenant uuid) → uuid: RequireTenant for the SQL API functions.
+MCP_PG_FUNCTION_C(mcp_require_tenant) {
+    return mcp_platform::RequireTenant(fcinfo, 0);
+}
 
 MCP_PG_FUNCTION_C(mcp_current_user_id) {
     const char* value = mcp_platform::CurrentTenant();

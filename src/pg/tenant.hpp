@@ -2,6 +2,11 @@
 // for a tenant. Raises errors directly: call with no C++ object alive.
 #pragma once
 
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+}
+
 namespace mcp_platform {
 
 // The tenant's text form, or nullptr when none is set. With mcp_platform.tenant_scope =
@@ -11,5 +16,12 @@ namespace mcp_platform {
 // never carries one request's tenant into the next. A database still on release 1.0 keeps
 // 1.0's rule (any value counts).
 const char* CurrentTenant();
+
+// The transaction's tenant as a uuid Datum, for a function acting for it whose argument
+// `argno` is its `tenant` parameter (not read when the function, as declared by an older
+// release, has fewer arguments; a NULL argument means the transaction's tenant). MC301 when
+// no tenant is set (42501 on a database still on release 1.0), MC302 when the argument names
+// another tenant.
+Datum RequireTenant(FunctionCallInfo fcinfo, int argno);
 
 }  // namespace mcp_platform
