@@ -257,6 +257,23 @@ for n in worker1 worker2; do
     check "$n's worker never failed" 0 "$(grep -c 'mcp_platform maintenance in database "postgres" failed' "$WORK/$n/server.log" || true)"
 done
 
+# ---- mcp.distribute() refuses a node that does not preload the library ----
+# (the planner hook that keeps NULL tenant arguments from crashing Citus's function delegation
+# must be in every backend); distributing again once it is back sets the node up as before
+mcp_log "Citus: a worker without the preloaded library"
+restart_worker1() {
+    psql_on worker1 -c "ALTER SYSTEM SET shared_preload_libraries = $1" >/dev/null
+    mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$WORK/worker1/data" -l "$WORK/worker1/server.log" -w -t 60 \
+        restart -m fast >/dev/null 9>&- || tail -n 20 "$WORK/worker1/server.log"
+}
+restart_worker1 citus
+check "distribute refuses while worker1 does not preload mcp_platform" \
+    "ERROR:  mcp_platform must be in shared_preload_libraries on every node" \
+    "$(psql_on coord -c 'SELECT mcp.distribute()' 2>&1 | head -n 1)"
+restart_worker1 'citus, mcp_platform'
+check "distribute runs again once it does" ok \
+    "$(psql_on coord -c 'SELECT mcp.distribute()' >/dev/null 2>&1 && echo ok)"
+
 if echo "$tests" | grep -q '^99_'; then
     run_regress 99_undistribute
 fi

@@ -74,7 +74,7 @@ result "upgraded catalog equals a fresh install ($(grep -c '' "$WORK/fresh.schem
 # Mutation check: an upgrade that forgot one object (here the comment of mcp.set_api_key) must
 # be reported.
 q -d mcp_up_mutant -c "CREATE EXTENSION mcp_platform VERSION '1.0'" -c "ALTER EXTENSION mcp_platform UPDATE" \
-  -c "COMMENT ON FUNCTION mcp.set_api_key(uuid, text) IS NULL" || exit 1
+  -c "COMMENT ON FUNCTION mcp.set_api_key(uuid, text, uuid) IS NULL" || exit 1
 schema_of mcp_up_mutant > "$WORK/mutant.schema"
 ! diff -q "$WORK/fresh.schema" "$WORK/mutant.schema" >/dev/null
 result "the comparison reports an upgrade that forgot an object" $?
