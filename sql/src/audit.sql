@@ -236,7 +236,7 @@ CREATE OR REPLACE TRIGGER token_audit_log_truncate AFTER TRUNCATE ON mcp.token_a
 CREATE OR REPLACE FUNCTION mcp.log_token_operation(
     instance_id uuid, operation text, status text, method text DEFAULT NULL,
     error_type text DEFAULT NULL, error_message text DEFAULT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb, tenant uuid DEFAULT mcp.current_user_id()) RETURNS bigint
+    metadata jsonb DEFAULT '{}'::jsonb, tenant uuid DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$

@@ -38,7 +38,7 @@ REVOKE ALL ON FUNCTION mcp_internal.require_type(uuid, text, text) FROM PUBLIC, 
 -- C (src/pg/credentials_api.cpp), like get_credentials: the same checks, SQLSTATEs and audit
 -- row as the PL/pgSQL of the other calls, at the cost of the plain writes. SECURITY DEFINER
 -- without a SET clause: the C code pins its search_path itself, once, and qualifies every name.
-CREATE OR REPLACE FUNCTION mcp.set_api_key(instance_id uuid, api_key text, tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.set_api_key(instance_id uuid, api_key text, tenant uuid DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_set_api_key'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.set_api_key(uuid, text, uuid) IS
@@ -47,7 +47,7 @@ REVOKE ALL ON FUNCTION mcp.set_api_key(uuid, text, uuid) FROM PUBLIC, mcp_app, m
 GRANT EXECUTE ON FUNCTION mcp.set_api_key(uuid, text, uuid) TO mcp_app;
 
 CREATE OR REPLACE FUNCTION mcp.set_oauth_client(instance_id uuid, client_id text, client_secret text,
-                                                tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
+                                                tenant uuid DEFAULT NULL) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -85,7 +85,7 @@ REVOKE ALL ON FUNCTION mcp.set_oauth_client(uuid, text, text, uuid) FROM PUBLIC,
 GRANT EXECUTE ON FUNCTION mcp.set_oauth_client(uuid, text, text, uuid) TO mcp_app;
 
 CREATE OR REPLACE FUNCTION mcp.begin_oauth(instance_id uuid, authorization_url text,
-                                           tenant uuid DEFAULT mcp.current_user_id())
+                                           tenant uuid DEFAULT NULL)
     RETURNS TABLE (state text, code_challenge text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
@@ -137,7 +137,7 @@ COMMENT ON FUNCTION mcp.begin_oauth(uuid, text, uuid) IS
 REVOKE ALL ON FUNCTION mcp.begin_oauth(uuid, text, uuid) FROM PUBLIC, mcp_app, mcp_admin;
 GRANT EXECUTE ON FUNCTION mcp.begin_oauth(uuid, text, uuid) TO mcp_app;
 
-CREATE OR REPLACE FUNCTION mcp.complete_oauth(state text, tenant uuid DEFAULT mcp.current_user_id())
+CREATE OR REPLACE FUNCTION mcp.complete_oauth(state text, tenant uuid DEFAULT NULL)
     RETURNS TABLE (instance_id uuid, code_verifier text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
@@ -179,7 +179,7 @@ GRANT EXECUTE ON FUNCTION mcp.complete_oauth(text, uuid) TO mcp_app;
 -- cooling or needs_reauth that is a recovery (an event).
 CREATE OR REPLACE FUNCTION mcp.store_oauth_tokens(instance_id uuid, access_token text, refresh_token text,
                                        expires_at timestamptz, scope text,
-                                       tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
+                                       tenant uuid DEFAULT NULL) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -280,7 +280,7 @@ $type$;
 -- SET clause: the index reads resolve no name through the search_path, and the statement form
 -- it takes under Citus pins search_path itself (PinSearchPath) and is schema-qualified
 -- throughout (test/sql/hostile_search_path.sql, credential_reads.sql).
-CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid, tenant uuid DEFAULT mcp.current_user_id())
+CREATE OR REPLACE FUNCTION mcp.get_credentials(instance_id uuid, tenant uuid DEFAULT NULL)
     RETURNS SETOF mcp_internal.credentials_row
     AS 'MODULE_PATHNAME', 'mcp_get_credentials'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 1;
@@ -295,7 +295,7 @@ GRANT EXECUTE ON FUNCTION mcp.get_credentials(uuid, uuid) TO mcp_app;
 -- client configuration stays too unless forget_client. Returns whether there was anything
 -- to revoke (false: no credential, or revoked already); a revocation is an event.
 CREATE OR REPLACE FUNCTION mcp.revoke_credentials(instance_id uuid, forget_client boolean DEFAULT false,
-                                                   tenant uuid DEFAULT mcp.current_user_id()) RETURNS boolean
+                                                   tenant uuid DEFAULT NULL) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -341,7 +341,7 @@ GRANT EXECUTE ON FUNCTION mcp.revoke_credentials(uuid, boolean, uuid) TO mcp_app
 -- cooling credentials are skipped, rows another worker holds too: FOR UPDATE SKIP LOCKED).
 -- mcp.store_oauth_tokens ends the lease.
 CREATE OR REPLACE FUNCTION mcp.claim_token_refresh(within interval, max_rows integer,
-                                                    tenant uuid DEFAULT mcp.current_user_id()) RETURNS SETOF uuid
+                                                    tenant uuid DEFAULT NULL) RETURNS SETOF uuid
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE ROWS 10
     SET search_path = pg_catalog, pg_temp
 AS $$

@@ -230,7 +230,7 @@ GRANT EXECUTE ON FUNCTION mcp.repair_counters() TO mcp_admin;
 -- SECURITY DEFINER without a SET clause: the C code pins its search_path itself.
 CREATE OR REPLACE FUNCTION mcp.create_instance(service_name text, custom_name text DEFAULT NULL,
                                     expires_at timestamptz DEFAULT NULL,
-                                    tenant uuid DEFAULT mcp.current_user_id()) RETURNS uuid
+                                    tenant uuid DEFAULT NULL) RETURNS uuid
     AS 'MODULE_PATHNAME', 'mcp_create_instance'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.create_instance(text, text, timestamptz, uuid) IS
@@ -242,7 +242,7 @@ GRANT EXECUTE ON FUNCTION mcp.create_instance(text, text, timestamptz, uuid) TO 
 -- becomes 'active' — within the plan limit (MC001 otherwise); an 'inactive' one, which its user
 -- switched off, stays inactive.
 CREATE OR REPLACE FUNCTION mcp.renew_instance(instance_id uuid, expires_at timestamptz,
-                                               tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
+                                               tenant uuid DEFAULT NULL) RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -269,7 +269,7 @@ GRANT EXECUTE ON FUNCTION mcp.renew_instance(uuid, timestamptz, uuid) TO mcp_app
 -- SECURITY DEFINER: the usage columns are not the backend's to write; its one statement
 -- names the tenant and is schema-qualified throughout. No SET clause: the C code pins
 -- search_path itself around the statement (PinSearchPath; test/sql/hostile_search_path.sql).
-CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid, tenant uuid DEFAULT mcp.current_user_id()) RETURNS void
+CREATE OR REPLACE FUNCTION mcp.record_usage(instance_id uuid, tenant uuid DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_record_usage'
     LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.record_usage(uuid, uuid) IS
@@ -338,7 +338,7 @@ REVOKE ALL ON FUNCTION mcp_internal.effective_limit(text, integer, timestamptz) 
 -- past expires_at), and how many more it may activate now (0 when over the limit after a
 -- downgrade or a lapse; NULL: unlimited). MC301 without a tenant.
 CREATE OR REPLACE FUNCTION mcp.plan_status(
-    tenant uuid DEFAULT mcp.current_user_id(),
+    tenant uuid DEFAULT NULL,
     OUT plan_type text, OUT effective_plan text, OUT max_instances integer, OUT effective_limit integer,
     OUT active_instances bigint, OUT remaining bigint, OUT expires_at timestamptz, OUT lapsed boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE

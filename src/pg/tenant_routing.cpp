@@ -1,16 +1,20 @@
 // The tenant argument of the API functions under Citus. mcp.distribute() makes every mcp
-// function with a `tenant` parameter a Citus distributed function, delegated by that argument
-// (force_delegation): a call that passes its tenant runs on the worker holding the tenant's
-// shards, through the backend's own connection, so it mixes with the backend's own statements
-// in one transaction. Citus 13.2 crashes the backend (signal 11) when such a call's
-// distribution argument is a NULL constant at plan time. This planner hook, which runs before
-// Citus's (Citus must come first in shared_preload_libraries, so its hook is installed first
-// and called last), rewrites an explicit tenant argument `e` of a top-level call into
-// COALESCE(e, mcp.current_user_id()): a non-NULL constant still folds to itself (and the call
-// is delegated), a NULL becomes the transaction's tenant as a function call (not a constant:
-// the call runs where it was sent, as a NULL tenant argument means anyway). A parameter
-// without a value (a generic plan) is left alone: Citus then asks for a custom plan, which
-// comes here again with the value. Without Citus the hook does nothing.
+// function with a `tenant` parameter (but the two that send events) a Citus distributed
+// function, delegated by that argument (force_delegation): a call that passes its tenant runs
+// on the worker holding the tenant's shards, through the backend's own connection, so it mixes
+// with the backend's own statements in one transaction. Citus 13.2 crashes the backend (signal
+// 11) when such a call's distribution argument is a NULL constant at plan time, and the
+// parameter defaults to NULL (the transaction's tenant; a constant costs nothing on one node).
+// This planner hook, which runs before Citus's (Citus must come first in
+// shared_preload_libraries, so its hook is installed first and called last), gives every
+// top-level call of such a function a tenant argument that is never a NULL constant:
+//   - left out: mcp.current_user_id(), a function call (not a constant: the call is not
+//     delegated and runs where it was sent, as before);
+//   - passed as `e`: COALESCE(e, mcp.current_user_id()); a non-NULL constant still folds to
+//     itself (the call is delegated), a NULL folds to the function call;
+//   - a parameter without a value (a generic plan): left alone, Citus then asks for a custom
+//     plan, which comes here again with the value.
+// Without Citus loaded the hook does nothing.
 #include "pg/module.hpp"
 #include "pg/spi_util.hpp"
 
@@ -58,16 +62,23 @@ int TenantArgument(Oid funcid) {
     return position;
 }
 
-Node* OrCurrentTenant(Node* argument) {
+// mcp.current_user_id(), or nullptr when it cannot be found.
+Node* CurrentTenantCall() {
     Oid current = LookupFuncName(list_make2(makeString(pstrdup("mcp")),
                                             makeString(pstrdup("current_user_id"))),
                                  0, nullptr, true);
-    if (!OidIsValid(current)) return argument;
+    if (!OidIsValid(current)) return nullptr;
+    return reinterpret_cast<Node*>(
+        makeFuncExpr(current, UUIDOID, NIL, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+}
+
+Node* OrCurrentTenant(Node* argument) {
+    Node* current = CurrentTenantCall();
+    if (current == nullptr) return argument;
     CoalesceExpr* coalesce = makeNode(CoalesceExpr);
     coalesce->coalescetype = UUIDOID;
     coalesce->coalescecollid = InvalidOid;
-    coalesce->args = list_make2(argument, makeFuncExpr(current, UUIDOID, NIL, InvalidOid,
-                                                       InvalidOid, COERCE_EXPLICIT_CALL));
+    coalesce->args = list_make2(argument, current);
     coalesce->location = -1;
     return reinterpret_cast<Node*>(coalesce);
 }
@@ -95,7 +106,16 @@ void GuardCall(Node* node, ParamListInfo bound) {
         *slot = OrCurrentTenant(argument);
         return;
     }
-    // not passed: its default, mcp.current_user_id(), is no constant
+    // left out: passed by name as mcp.current_user_id() (the planner fills in the defaults of
+    // any parameter left out before it, as for a call in named notation)
+    Node* current = CurrentTenantCall();
+    if (current == nullptr) return;
+    NamedArgExpr* named = makeNode(NamedArgExpr);
+    named->arg = reinterpret_cast<Expr*>(current);
+    named->name = pstrdup("tenant");
+    named->argnumber = tenant;
+    named->location = -1;
+    call->args = lappend(call->args, named);
 }
 
 PlannedStmt* TenantRoutingPlanner(Query* parse, const char* query_string, int cursor_options,

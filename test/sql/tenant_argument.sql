@@ -13,13 +13,13 @@ INSERT INTO mcp.users (id, email) VALUES
 UPDATE mcp.user_plans SET plan_type = 'pro', max_instances = NULL
  WHERE user_id = 'e0000000-0000-0000-0000-0000000000a1';
 
--- every API function with the parameter: the last of its inputs, defaulting to the
--- transaction's tenant
+-- every API function with the parameter: the last of its inputs, defaulting to NULL (the
+-- transaction's tenant)
 SELECT p.oid::regprocedure AS function,
        (SELECT a.name FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])))
                            WITH ORDINALITY AS a(name, mode, n)
          WHERE a.mode IN ('i', 'b') ORDER BY a.n DESC LIMIT 1) = 'tenant' AS tenant_last,
-       pg_get_expr(p.proargdefaults, 0) LIKE '%mcp.current_user_id()' AS defaults_to_transaction_tenant
+       pg_get_expr(p.proargdefaults, 0) LIKE '%NULL::uuid' AS defaults_to_null
   FROM pg_proc p
  WHERE p.pronamespace = 'mcp'::regnamespace AND 'tenant' = ANY (p.proargnames)
  ORDER BY 1::text;
