@@ -24,10 +24,9 @@ cd "$(dirname "$0")/.."
 MCP_PG_BIN=${MCP_CITUS_PG_BIN:-$MCP_PG_BIN}
 export PATH=$MCP_PG_BIN:$PATH
 
-PKGLIBDIR=$("$MCP_PG_BIN/pg_config" --pkglibdir)
-SHAREDIR=$("$MCP_PG_BIN/pg_config" --sharedir)
-if [ ! -f "$PKGLIBDIR/citus.so" ] || [ ! -f "$SHAREDIR/extension/citus.control" ]; then
-    echo "Citus suite skipped: Citus is not installed in PostgreSQL $MCP_PG_VERSION ($PKGLIBDIR)"
+. scripts/citus_lib.sh
+if ! mcp_citus_installed; then
+    echo "Citus suite skipped: Citus is not installed in PostgreSQL $MCP_PG_VERSION ($("$MCP_PG_BIN/pg_config" --pkglibdir))"
     exit 0
 fi
 
@@ -39,16 +38,7 @@ fi
 
 WORK=$(mktemp -d /tmp/mcp_platform-citus.XXXXXX)
 chmod 755 "$WORK"
-NODES=(coord worker1 worker2)
-declare -A PORT
-stop_all() {
-    local n
-    for n in "${NODES[@]}"; do
-        [ -d "$WORK/$n/data" ] &&
-            mcp_as_pg "$MCP_PG_BIN/pg_ctl" -D "$WORK/$n/data" -m fast -w -t 60 stop >/dev/null 2>&1
-    done
-    return 0
-}
+stop_all() { mcp_citus_stop "$WORK"; }
 # MCP_CITUS_RESULTS=DIR keeps the pg_regress results there (to bootstrap an expected file)
 keep_results() {
     [ -n "${MCP_CITUS_RESULTS:-}" ] && [ -d "$WORK/regress/results" ] &&
@@ -66,33 +56,7 @@ check() {  # check "description" expected actual
 }
 
 mcp_log "Citus: a coordinator and two workers on loopback"
-KEY="1 $(mcp_random_key)"
-for n in "${NODES[@]}"; do
-    # a keyring per node, with the same key: every node decrypts the shards it holds
-    mcp_cluster_start "$WORK/$n" \
-        "listen_addresses = '127.0.0.1'" \
-        "shared_preload_libraries = 'citus,mcp_platform'" \
-        "mcp_platform.key_file = '$WORK/$n/keyring'" \
-        "max_connections = 100" \
-        "max_prepared_transactions = 100" \
-        "wal_level = logical" \
-        "log_min_messages = warning" \
-        "mcp_platform.maintenance_databases = 'postgres'" \
-        "mcp_platform.maintenance_interval = 0"
-    mcp_write_keyring "$WORK/$n/keyring" "$KEY"
-    mcp_cluster_reload
-    PORT[$n]=$PGPORT
-done
-psql_on() {  # psql_on NODE [psql args...]: as the superuser, unaligned, tuples only
-    local n=$1; shift
-    psql -X -q -v ON_ERROR_STOP=1 -At -h 127.0.0.1 -p "${PORT[$n]}" -U postgres -d postgres "$@"
-}
-for n in "${NODES[@]}"; do psql_on "$n" -c 'CREATE EXTENSION citus' >/dev/null; done
-psql_on coord >/dev/null <<SQL
-SELECT citus_set_coordinator_host('127.0.0.1', ${PORT[coord]});
-SELECT citus_add_node('127.0.0.1', ${PORT[worker1]});
-SELECT citus_add_node('127.0.0.1', ${PORT[worker2]});
-SQL
+mcp_citus_start "$WORK" "mcp_platform.maintenance_databases = 'postgres'" "mcp_platform.maintenance_interval = 0"
 if [ "${MCP_CITUS_FROM:-}" = 1.0 ]; then
     # release 1.0 on every node (Citus creates it on the workers), a tenant with an instance and
     # an API key written through the 1.0 API, then the upgrade, which Citus runs on every node
