@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 . scripts/citus_lib.sh
+. bench/api_setup.sh
 USERS=${USERS:-2000}
 CLIENTS=${CLIENTS:-4}
 ROUNDS=${ROUNDS:-3}
@@ -27,27 +28,10 @@ trap 'mcp_citus_stop "$WORK"; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 mcp_citus_start "$WORK"
 export PGHOST=127.0.0.1 PGPORT=${PORT[coord]}
 echo "citus_bench: $USERS users, $CLIENTS clients, $ROUNDS rounds of ${DURATION}s, $(nproc) CPUs"
-psql_on coord <<SQL >/dev/null
-CREATE EXTENSION mcp_platform;
-CREATE ROLE bench LOGIN IN ROLE mcp_app;
-INSERT INTO mcp.mcp_table (mcp_service_id, mcp_service_name, display_name, port, type)
-VALUES ('00000000-0000-0000-0000-0000000000c1', 'bench_key', 'Key', 7001, 'api_key');
-INSERT INTO mcp.users (id, email)
-SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i || '@bench.example'
-  FROM generate_series(1, $USERS) i;
-INSERT INTO mcp.mcp_service_table (instance_id, user_id, mcp_service_id)
-SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid,
-       ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, '00000000-0000-0000-0000-0000000000c1'
-  FROM generate_series(1, $USERS) i;
-SET mcp_platform.tenant_scope = session;
-DO \$\$ DECLARE r record; BEGIN
-  FOR r IN SELECT user_id, instance_id FROM mcp.mcp_service_table LOOP
-    PERFORM set_config('mcp.user_id', r.user_id::text, true);
-    PERFORM mcp.set_api_key(r.instance_id, 'sk-bench-' || md5(r.instance_id::text));
-  END LOOP;
-END \$\$;
-SELECT mcp.distribute();
-SQL
+# the data of bench/api_bench.sh (the role mcp_bench; user i with the API-key instance
+# 00000000-0000-0000-0001-<i>), written on the coordinator, then distributed
+bench_api_setup postgres "$USERS"
+psql_on coord -c 'SELECT mcp.distribute()' >/dev/null
 
 script() {  # script NAME CALL...: a pgbench script for user :u and its instance :i
     local name=$1
@@ -68,7 +52,7 @@ script mixed "UPDATE mcp.mcp_service_table SET custom_name = 'in use' WHERE user
 
 run() {  # run NAME
     local out
-    out=$(pgbench -n -M prepared -U bench -c "$CLIENTS" -j 2 -T "$DURATION" -f "$WORK/$1.sql" postgres 2>&1) ||
+    out=$(pgbench -n -M prepared -U mcp_bench -c "$CLIENTS" -j 2 -T "$DURATION" -f "$WORK/$1.sql" postgres 2>&1) ||
         { echo "$1: $(echo "$out" | grep -m1 -i error)"; echo 0 >>"$WORK/$1.tps"; return 0; }
     echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' >>"$WORK/$1.tps"
 }
