@@ -7,6 +7,7 @@
 #include "core/errors.hpp"
 #include "core/refresh_policy.hpp"
 #include "core/secure_buffer.hpp"
+#include "pg/audit_writer.hpp"
 #include "pg/boundary.hpp"
 #include "pg/crypto.hpp"
 #include "pg/settings.hpp"
@@ -110,11 +111,36 @@ const char* const kSettleSql =
     ")"
     "SELECT pg_catalog.count(*) FROM upd";
 
+// The same UPDATE alone, where the audit row is written by WriteAuditRow (one node).
+const char* const kSettleUpdateSql =
+    "UPDATE mcp.mcp_credentials AS c"
+    "   SET access_token = $4,"
+    "       refresh_token = COALESCE($5, c.refresh_token),"
+    "       token_expires_at = $6,"
+    "       token_scope = COALESCE($7, c.token_scope),"
+    "       oauth_status = 'completed',"
+    "       oauth_completed_at = COALESCE(c.oauth_completed_at, $8),"
+    "       refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,"
+    "       refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,"
+    "       last_success_at = $9, tokens_stored_at = $9, refresh_due_at = $10,"
+    "       key_version = mcp_internal.common_key_version(NULL, c.client_secret, $4,"
+    "                         COALESCE($5, c.refresh_token), c.oauth_code_verifier)"
+    " WHERE c.user_id OPERATOR(pg_catalog.=) $1 AND c.credential_id OPERATOR(pg_catalog.=) $2"
+    "   AND c.refresh_lease OPERATOR(pg_catalog.=) $3";
+
+// The audit row as a statement, where WriteAuditRow does not apply.
+//   $1 user_id, $2 instance_id, $3 metadata
+const char* const kRefreshAuditSql =
+    "INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)"
+    " VALUES ($2, $1, 'refresh', 'success', 'oauth', $3)";
+
 const char* const kRecoveredEventSql =
     "SELECT mcp_internal.credential_event($1, $2, 'recovered')";
 
 SPIPlanPtr leased_row_plan = nullptr;
 SPIPlanPtr settle_plan = nullptr;
+SPIPlanPtr settle_update_plan = nullptr;
+SPIPlanPtr refresh_audit_plan = nullptr;
 SPIPlanPtr recovered_event_plan = nullptr;
 
 // MC203, in the words of mcp_internal.lease_lost() (whatever the cause, the worker's answer is
@@ -270,17 +296,35 @@ MCP_PG_FUNCTION_C(mcp_complete_refresh) {
                         TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
                         TimestampTzGetDatum(clock),
                         TimestampTzGetDatum(due),
-                        DirectFunctionCall1(jsonb_in, CStringGetDatum(metadata))};
+                        (Datum)0};
     char nulls[12] = "           ";
     if (refresh.value == nullptr) nulls[4] = 'n';
     if (!has_expiry) nulls[5] = 'n';
     if (scope == nullptr) nulls[6] = 'n';
-    mcp_platform::ExecuteStatement(&settle_plan, kSettleSql, 11, types, values, nulls,
-                                   SPI_OK_SELECT);
-    bool isnull = false;
-    int64 settled = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    if (settled == 0) RaiseLeaseLost();
-    SPI_freetuptable(SPI_tuptable);
+    Datum metadata_value = DirectFunctionCall1(jsonb_in, CStringGetDatum(metadata));
+    if (mcp_platform::CitusLoaded()) {
+        // one statement on the tenant's shard, the audit row written by it
+        values[10] = metadata_value;
+        mcp_platform::ExecuteStatement(&settle_plan, kSettleSql, 11, types, values, nulls,
+                                       SPI_OK_SELECT);
+        bool isnull = false;
+        int64 settled =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        if (settled == 0) RaiseLeaseLost();
+        SPI_freetuptable(SPI_tuptable);
+    } else {
+        mcp_platform::ExecuteStatement(&settle_update_plan, kSettleUpdateSql, 10, types, values,
+                                       nulls, SPI_OK_UPDATE);
+        if (SPI_processed == 0) RaiseLeaseLost();
+        mcp_platform::AuditRow row{UUIDPGetDatum(&user_id), UUIDPGetDatum(&instance_id), "refresh",
+                                   "success", "oauth", metadata_value};
+        if (!mcp_platform::WriteAuditRow(fcinfo, row)) {
+            Oid audit_types[3] = {UUIDOID, UUIDOID, JSONBOID};
+            Datum audit_args[3] = {row.user_id, row.instance_id, metadata_value};
+            mcp_platform::ExecuteStatement(&refresh_audit_plan, kRefreshAuditSql, 3, audit_types,
+                                           audit_args, nullptr, SPI_OK_INSERT);
+        }
+    }
     if (recovered) {
         Oid event_types[2] = {UUIDOID, UUIDOID};
         Datum event_args[2] = {UUIDPGetDatum(&user_id), UUIDPGetDatum(&instance_id)};
