@@ -14,11 +14,14 @@
 // Lifetime. A writer serves one call site (the FmgrInfo of one function call in one
 // statement) within one transaction, and is closed when that statement's executor state goes
 // (a reset callback on the FmgrInfo's context), at the latest before commit. Its memory is in
-// the transaction's context and its relations are held by the transaction's resource owner,
-// so neither depends on the portal or subtransaction that first called it. It is not used
-// again (a new one is made) after a relcache invalidation of the log or of a partition it
-// wrote to (DDL: a partition attached or created, a constraint or trigger changed), or after
-// an error during a write; a subtransaction that aborts closes the writers it made.
+// the transaction's context, and everything it holds or does runs under a resource owner of
+// its own (a child of the transaction's): the relations, their locks and the slots it keeps,
+// and the row triggers it fires. So it does not depend on the portal or subtransaction that
+// first called it, and what a write that failed held is released with the writer: a
+// subtransaction that aborts during a write, or that made the writer, releases the writer's
+// owner (as it releases its own). It is not used again (a new one is made) after a relcache
+// invalidation of the log or of a partition it wrote to (DDL: a partition attached or
+// created, a constraint or trigger changed).
 #include "pg/audit_writer.hpp"
 
 #include "pg/spi_util.hpp"
@@ -56,7 +59,8 @@ namespace {
 constexpr int kMaxPartitions = 4;
 
 struct Writer {
-    Writer* next;  // the transaction's writers
+    Writer* next;  // the transaction's open writers
+    ResourceOwner owner;
     bool open;
     bool in_use;
     bool broken;  // not to be used again (invalidated, or an error during a write)
@@ -85,23 +89,48 @@ struct Site {
 Writer* writers = nullptr;  // this transaction's (in TopTransactionContext)
 bool callbacks_registered = false;
 
-// Closes a writer and takes it off the transaction's list (the struct stays, in the
-// transaction's memory: a call site may still point to it).
-void CloseWriter(Writer* w) {
-    if (!w->open) return;
-    w->open = false;
+void Unlink(Writer* w) {
     for (Writer** link = &writers; *link != nullptr; link = &(*link)->next)
         if (*link == w) {
             *link = w->next;
             break;
         }
+}
+
+// Releases and deletes a resource owner of a writer: on commit its locks go to the
+// transaction (as a statement's would), on abort they are released.
+void ReleaseOwner(ResourceOwner owner, bool is_commit) {
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_BEFORE_LOCKS, is_commit, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_LOCKS, is_commit, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_AFTER_LOCKS, is_commit, false);
+    ResourceOwnerDelete(owner);
+}
+
+// Closes a writer (the struct stays, in the transaction's memory: a call site may still point
+// to it).
+void CloseWriter(Writer* w) {
+    if (!w->open) return;
+    w->open = false;
+    Unlink(w);
     ResourceOwner saved = CurrentResourceOwner;
-    CurrentResourceOwner = TopTransactionResourceOwner;
+    CurrentResourceOwner = w->owner;
+    // the relations trigger firing opened (ExecGetTriggerResultRel), then the partitions
+    ExecCloseResultRelations(w->estate);
     ExecCleanupTupleRouting(w->mtstate, w->proute);
     ExecResetTupleTable(w->estate->es_tupleTable, false);
     table_close(w->rel, NoLock);
     FreeExecutorState(w->estate);
     CurrentResourceOwner = saved;
+    ReleaseOwner(w->owner, true);
+}
+
+// During a subtransaction's abort: the writer's owner releases whatever it held (a write that
+// failed may have left buffer pins or slots behind); its memory goes with the transaction.
+void AbandonWriter(Writer* w) {
+    if (!w->open) return;
+    w->open = false;
+    Unlink(w);
+    ReleaseOwner(w->owner, false);
 }
 
 void OnXact(XactEvent event, void*) {
@@ -112,8 +141,8 @@ void OnXact(XactEvent event, void*) {
             while (writers != nullptr) CloseWriter(writers);
             break;
         default:
-            // commit or prepare (closed already), or abort: the resource owner releases the
-            // relations, the transaction's memory goes
+            // commit or prepare (closed already), or abort: the transaction's resource owner
+            // releases the writers' owners, its memory goes
             for (Writer* w = writers; w != nullptr; w = w->next) w->open = false;
             writers = nullptr;
             break;
@@ -125,12 +154,9 @@ void OnSubXact(SubXactEvent event, SubTransactionId subid, SubTransactionId, voi
     Writer* next = nullptr;
     for (Writer* w = writers; w != nullptr; w = next) {
         next = w->next;
-        if (w->in_use) {
-            w->in_use = false;
-            w->broken = true;
-        }
-        // made in the aborted subtransaction (or one of its children): its call site is gone
-        if (w->created_in >= subid) CloseWriter(w);
+        // in the middle of a write, or made in the aborted subtransaction (or one of its
+        // children, whose call sites are gone)
+        if (w->in_use || w->created_in >= subid) AbandonWriter(w);
     }
 }
 
@@ -171,7 +197,8 @@ Writer* CreateWriter() {
 
     MemoryContext saved_context = MemoryContextSwitchTo(TopTransactionContext);
     ResourceOwner saved_owner = CurrentResourceOwner;
-    CurrentResourceOwner = TopTransactionResourceOwner;
+    ResourceOwner owner = ResourceOwnerCreate(TopTransactionResourceOwner, "mcp_platform audit writer");
+    CurrentResourceOwner = owner;
     Relation rel = table_open(relid, RowExclusiveLock);
     TriggerDesc* triggers = rel->trigdesc;
     if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE ||
@@ -180,11 +207,13 @@ Writer* CreateWriter() {
           triggers->trig_insert_new_table || triggers->trig_insert_instead_row))) {
         table_close(rel, NoLock);
         CurrentResourceOwner = saved_owner;
+        ReleaseOwner(owner, true);
         MemoryContextSwitchTo(saved_context);
         return nullptr;
     }
 
     Writer* w = static_cast<Writer*>(palloc0(sizeof(Writer)));
+    w->owner = owner;
     w->relid = relid;
     w->rel = rel;
     w->created_in = GetCurrentSubTransactionId();
@@ -269,6 +298,9 @@ bool WriteAuditRow(FunctionCallInfo fcinfo, const AuditRow& row) {
     }
 
     w->in_use = true;
+    // everything the write opens, pins or fires is the writer's resource owner's
+    ResourceOwner saved_owner = CurrentResourceOwner;
+    CurrentResourceOwner = w->owner;
     EState* estate = w->estate;
     ExprContext* econtext = GetPerTupleExprContext(estate);
     MemoryContext saved_context = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
@@ -296,17 +328,14 @@ bool WriteAuditRow(FunctionCallInfo fcinfo, const AuditRow& row) {
     }
     ExecStoreVirtualTuple(slot);
 
-    // partitions are opened, with their indexes, by the transaction's resource owner
-    ResourceOwner saved_owner = CurrentResourceOwner;
-    CurrentResourceOwner = TopTransactionResourceOwner;
     ResultRelInfo* partition = ExecFindPartition(w->mtstate, w->root, w->proute, slot, estate);
-    CurrentResourceOwner = saved_owner;
     Relation partition_rel = partition->ri_RelationDesc;
     int p = 0;
     while (p < w->npartitions && w->partition_oid[p] != RelationGetRelid(partition_rel)) p++;
     if (p == w->npartitions) {
         if (partition_rel->rd_rel->relkind != RELKIND_RELATION || p == kMaxPartitions) {
             // a foreign table, or more partitions than tracked: the statement does it
+            CurrentResourceOwner = saved_owner;
             w->broken = true;
             w->in_use = false;
             MemoryContextSwitchTo(saved_context);
@@ -315,16 +344,16 @@ bool WriteAuditRow(FunctionCallInfo fcinfo, const AuditRow& row) {
         }
         w->partition_oid[p] = RelationGetRelid(partition_rel);
         w->partition_slot[p] = nullptr;
-        w->npartitions++;
-    }
-    TupleTableSlot* to_insert = slot;
-    TupleConversionMap* map = pg_compat::RootToPartitionMap(partition, estate);
-    if (map != nullptr) {
-        if (w->partition_slot[p] == nullptr) {
+        if (pg_compat::RootToPartitionMap(partition, estate) != nullptr) {
             MemoryContext query_context = MemoryContextSwitchTo(estate->es_query_cxt);
             w->partition_slot[p] = table_slot_create(partition_rel, &estate->es_tupleTable);
             MemoryContextSwitchTo(query_context);
         }
+        w->npartitions++;
+    }
+    TupleTableSlot* to_insert = slot;
+    if (w->partition_slot[p] != nullptr) {
+        TupleConversionMap* map = pg_compat::RootToPartitionMap(partition, estate);
         to_insert = execute_attr_map_slot(map->attrMap, slot, w->partition_slot[p]);
     }
 
@@ -332,6 +361,7 @@ bool WriteAuditRow(FunctionCallInfo fcinfo, const AuditRow& row) {
     AfterTriggerBeginQuery();
     ExecSimpleRelationInsert(partition, estate, to_insert);
     AfterTriggerEndQuery(estate);
+    CurrentResourceOwner = saved_owner;
 
     MemoryContextSwitchTo(saved_context);
     ResetPerTupleExprContext(estate);
