@@ -3,8 +3,9 @@
 -- the identity and created_at filled, the row routed to its partition (one created in the same
 -- transaction is used by the next statement), row triggers fired, DDL on the log possible right
 -- after, the rows of a statement that failed (MC203 in the middle of a batch, or an error in a
--- trigger on the log) undone while the batch's other statements keep theirs, and the INSERT
--- statement used instead where the log has statement-level triggers.
+-- trigger on the log) undone while the batch's other statements keep theirs, the INSERT
+-- statement used instead where the log has statement-level triggers, and the statement forms
+-- used under Citus.
 SET mcp_platform.tenant_scope = session;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -136,6 +137,18 @@ $$;
 -- the lease still holds: the settle of 09 was undone with its statement
 SELECT mcp.complete_refresh(:'l09', 'access-new', NULL, now() + interval '1 hour');
 RESET ROLE;
+
+-- ---- the statement forms that run under Citus, on one node (the placeholder of a Citus
+-- setting makes the C code take them): the settle and its audit row in one statement
+SELECT set_config('citus.propagate_set_commands', 'local', false) IS NOT NULL AS statement_path;
+SELECT pg_temp.due(12);
+SET ROLE mcp_worker;
+SELECT count(mcp.complete_refresh(c.lease_token, 'access-new', 'refresh-new', now() + interval '1 hour')) AS settled
+  FROM mcp.claim_refreshes(1) c;
+SELECT mcp.complete_refresh(gen_random_uuid(), 'access-new', NULL, now() + interval '1 hour');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT set_config('citus.propagate_set_commands', '', false) IS NOT NULL AS direct_path;
 
 -- ---- a statement-level trigger on the log: the INSERT statement is run instead --------------
 CREATE FUNCTION public.aw_statement_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
