@@ -19,9 +19,15 @@
 // and the row triggers it fires. So it does not depend on the portal or subtransaction that
 // first called it, and what a write that failed held is released with the writer: a
 // subtransaction that aborts during a write, or that made the writer, releases the writer's
-// owner (as it releases its own). It is not used again (a new one is made) after a relcache
-// invalidation of the log or of a partition it wrote to (DDL: a partition attached or
-// created, a constraint or trigger changed).
+// owner (its locks stay with the transaction, as an INSERT's would). It is not used again (a
+// new one is made) after a relcache invalidation of the log or of a partition it wrote to
+// (DDL: a partition attached or created, a constraint or trigger changed).
+//
+// What a statement would show and this does not: executor hooks (pg_stat_statements counts no
+// INSERT for these rows; an audit extension that logs statements logs none). And while a
+// writer is open its relations are in use: DDL on the log in the same statement, or, where the
+// call site outlives its statement (a PL/pgSQL assignment or condition, whose expression state
+// lives for the transaction), later in the same transaction, is refused as on a table in use.
 #include "pg/audit_writer.hpp"
 
 #include "pg/spi_util.hpp"
@@ -97,12 +103,14 @@ void Unlink(Writer* w) {
         }
 }
 
-// Releases and deletes a resource owner of a writer: on commit its locks go to the
-// transaction (as a statement's would), on abort they are released.
-void ReleaseOwner(ResourceOwner owner, bool is_commit) {
-    ResourceOwnerRelease(owner, RESOURCE_RELEASE_BEFORE_LOCKS, is_commit, false);
-    ResourceOwnerRelease(owner, RESOURCE_RELEASE_LOCKS, is_commit, false);
-    ResourceOwnerRelease(owner, RESOURCE_RELEASE_AFTER_LOCKS, is_commit, false);
+// Releases and deletes a resource owner of a writer. Its locks go to the transaction either
+// way (an INSERT's locks are held to the end of the transaction that wrote); the rest is
+// released quietly after an error (`clean` false: a write that failed may have left buffer
+// pins or slots behind), with the usual leak warnings otherwise.
+void ReleaseOwner(ResourceOwner owner, bool clean) {
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_BEFORE_LOCKS, clean, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_LOCKS, true, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_AFTER_LOCKS, clean, false);
     ResourceOwnerDelete(owner);
 }
 
@@ -124,8 +132,8 @@ void CloseWriter(Writer* w) {
     ReleaseOwner(w->owner, true);
 }
 
-// During a subtransaction's abort: the writer's owner releases whatever it held (a write that
-// failed may have left buffer pins or slots behind); its memory goes with the transaction.
+// During a subtransaction's abort: the writer's owner releases whatever it held; its memory
+// goes with the transaction.
 void AbandonWriter(Writer* w) {
     if (!w->open) return;
     w->open = false;
