@@ -208,12 +208,14 @@ REVOKE ALL ON FUNCTION mcp_internal.leased_credential(uuid) FROM PUBLIC, mcp_app
 -- the next refresh; audited (refresh, success). A recovery (the credential was cooling) is an
 -- event. C (src/pg/refresh.cpp), like get_credentials: every worker runs it once per
 -- credential. It reads the leased row by its lease without a lock (on Citus a FOR UPDATE must
--- stay within one shard, and the lease is not the distribution key), seals the new tokens,
--- then updates the row by its key with the lease checked again and writes the audit row in
--- one statement on the tenant's shard (MC203 when the update found no row: the lease was lost
--- meanwhile). The instance's row is left alone (a refresh renews the same grant).
--- SECURITY DEFINER without a SET clause: the C code pins its search_path itself, once, and
--- qualifies every name.
+-- stay within one shard, and the lease is not the distribution key; on one node by the lease
+-- index below the executor), seals the new tokens, then updates the row by its key with the
+-- lease checked again (MC203 when the update found no row: the lease was lost meanwhile) and
+-- writes the audit row: on one node below the statement level (src/pg/audit_writer.cpp: the
+-- log's routing, compiled constraints and trigger kept for the calling statement), under Citus
+-- in the same statement as the update, on the tenant's shard. The instance's row is left
+-- alone (a refresh renews the same grant). SECURITY DEFINER without a SET clause: the C code
+-- pins its search_path itself, once, and qualifies every name.
 CREATE OR REPLACE FUNCTION mcp.complete_refresh(lease_token uuid, access_token text, refresh_token text,
                                                 expires_at timestamptz, token_scope text DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'mcp_complete_refresh'
