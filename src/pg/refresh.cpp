@@ -287,13 +287,17 @@ bool LongerThan(const text* value, int max_chars) {
 }
 
 // The envelope of one credential field under the active key, a palloc'd bytea (C++ inside
-// InvokeCpp: its errors are raised after its objects are gone).
+// InvokeCpp: its errors are raised after its objects are gone). A copy of the secret that is
+// ours is wiped here whatever happens.
 Datum SealField(const pg_uuid_t* user, const pg_uuid_t* instance, const char* field,
-                const text* secret) {
+                const SecretArg& secret) {
     return mcp_platform::InvokeCpp([&]() -> Datum {
+        mcp_platform::ScopedCleanse wipe_secret(
+            secret.copied ? VARDATA_ANY(secret.value) : nullptr,
+            secret.copied ? VARSIZE_ANY_EXHDR(secret.value) : 0);
         std::string context = mcp_platform::CredentialContext(user->data, instance->data, field);
-        return PointerGetDatum(
-            mcp_platform::SealToBytea(mcp_platform::AsBytes(context), mcp_platform::VarBytes(secret)));
+        return PointerGetDatum(mcp_platform::SealToBytea(mcp_platform::AsBytes(context),
+                                                         mcp_platform::VarBytes(secret.value)));
     });
 }
 
@@ -342,32 +346,36 @@ MCP_PG_FUNCTION_C(mcp_complete_refresh) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     pg_uuid_t user_id, credential_id, instance_id;
     bool recovered = false;
+    bool found = false;
     if (!mcp_platform::CitusLoaded() && LeaseCatalogReady()) {
-        if (!FindLeasedRowDirect(lease, &user_id, &credential_id, &instance_id, &recovered))
-            RaiseLeaseLost();
+        found = FindLeasedRowDirect(lease, &user_id, &credential_id, &instance_id, &recovered);
     } else {
         Oid lease_types[1] = {UUIDOID};
         mcp_platform::ExecuteStatement(&leased_row_plan, kLeasedRowSql, 1, lease_types, &lease,
                                        nullptr, SPI_OK_SELECT);
-        if (SPI_processed == 0) RaiseLeaseLost();
-        HeapTuple row = SPI_tuptable->vals[0];
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        bool isnull = false;
-        user_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull));
-        credential_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 2, &isnull));
-        instance_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 3, &isnull));
-        char* state = SPI_getvalue(row, desc, 4);
-        recovered = state != nullptr && strcmp(state, "ok") != 0;
+        found = SPI_processed > 0;
+        if (found) {
+            HeapTuple row = SPI_tuptable->vals[0];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull = false;
+            user_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull));
+            credential_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 2, &isnull));
+            instance_id = *DatumGetUUIDP(SPI_getbinval(row, desc, 3, &isnull));
+            char* state = SPI_getvalue(row, desc, 4);
+            recovered = state != nullptr && strcmp(state, "ok") != 0;
+        }
         SPI_freetuptable(SPI_tuptable);
     }
-
-    Datum sealed_access = SealField(&user_id, &instance_id, "access_token", access.value);
-    WipeSecretArg(access);
-    Datum sealed_refresh = (Datum)0;
-    if (refresh.value != nullptr) {
-        sealed_refresh = SealField(&user_id, &instance_id, "refresh_token", refresh.value);
-        WipeSecretArg(refresh);
+    if (!found) {
+        WipeSecretArg(access);
+        if (refresh.value != nullptr) WipeSecretArg(refresh);
+        RaiseLeaseLost();
     }
+
+    Datum sealed_access = SealField(&user_id, &instance_id, "access_token", access);
+    Datum sealed_refresh = (Datum)0;
+    if (refresh.value != nullptr)
+        sealed_refresh = SealField(&user_id, &instance_id, "refresh_token", refresh);
     // what jsonb_strip_nulls(jsonb_build_object('refresh_token_replaced', …, 'event', …)) made
     const char* metadata =
         refresh.value != nullptr
