@@ -135,6 +135,7 @@ void CloseWriter(Writer* w) {
 // During a subtransaction's abort: the writer's owner releases whatever it held; its memory
 // goes with the transaction.
 void AbandonWriter(Writer* w) {
+    w->in_use = false;
     if (!w->open) return;
     w->open = false;
     Unlink(w);
@@ -295,7 +296,7 @@ bool WriteAuditRow(FunctionCallInfo fcinfo, const AuditRow& row) {
     }
     LocalTransactionId lxid = pg_compat::ProcLocalXid(MyProc);
     Writer* w = site->lxid == lxid ? site->writer : nullptr;
-    if (w != nullptr && w->in_use) return false;  // a nested call (from a trigger)
+    if (w != nullptr && w->open && w->in_use) return false;  // a nested call (from a trigger)
     if (w == nullptr || !w->open || w->broken) {
         if (w != nullptr) CloseWriter(w);
         site->writer = nullptr;
