@@ -205,97 +205,21 @@ REVOKE ALL ON FUNCTION mcp_internal.leased_credential(uuid) FROM PUBLIC, mcp_app
 
 -- A successful refresh: stores the new tokens (a NULL refresh_token keeps the stored one, a
 -- NULL token_scope the stored scope), ends the lease, resets the failure state and schedules
--- the next refresh. A recovery (the credential was cooling) is an event.
+-- the next refresh; audited (refresh, success). A recovery (the credential was cooling) is an
+-- event. C (src/pg/refresh.cpp), like get_credentials: every worker runs it once per
+-- credential. It reads the leased row by its lease without a lock (on Citus a FOR UPDATE must
+-- stay within one shard, and the lease is not the distribution key; on one node by the lease
+-- index below the executor), seals the new tokens, then updates the row by its key with the
+-- lease checked again (MC203 when the update found no row: the lease was lost meanwhile) and
+-- writes the audit row: on one node below the statement level (src/pg/audit_writer.cpp: the
+-- log's routing, compiled constraints and trigger kept for the calling statement), under Citus
+-- in the same statement as the update, on the tenant's shard. The instance's row is left
+-- alone (a refresh renews the same grant). SECURITY DEFINER without a SET clause: the C code
+-- pins its search_path itself, once, and qualifies every name.
 CREATE OR REPLACE FUNCTION mcp.complete_refresh(lease_token uuid, access_token text, refresh_token text,
                                                 expires_at timestamptz, token_scope text DEFAULT NULL) RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    clock timestamptz := mcp_internal.refresh_clock();
-    ts timestamptz := now();
-    cred record;
-    sealed_access bytea;
-    sealed_refresh bytea;
-    due timestamptz;
-    settled bigint;
-BEGIN
-    IF complete_refresh.lease_token IS NULL THEN
-        RAISE EXCEPTION 'lease_token must not be null' USING ERRCODE = '22023';
-    END IF;
-    IF complete_refresh.access_token IS NULL OR complete_refresh.access_token = '' THEN
-        RAISE EXCEPTION 'access_token must not be empty' USING ERRCODE = '22023';
-    END IF;
-    -- the common case checked inline (the hot path of every worker), the error raised by the
-    -- one helper that words it
-    IF pg_catalog.char_length(complete_refresh.access_token) > 8192
-       OR pg_catalog.char_length(complete_refresh.refresh_token) > 8192
-       OR pg_catalog.char_length(complete_refresh.token_scope) > 4096 THEN
-        PERFORM mcp_internal.check_secret_length('access_token', complete_refresh.access_token, 8192);
-        PERFORM mcp_internal.check_secret_length('refresh_token', complete_refresh.refresh_token, 8192);
-        PERFORM mcp_internal.check_secret_length('token_scope', complete_refresh.token_scope, 4096);
-    END IF;
-    IF complete_refresh.refresh_token = '' THEN
-        RAISE EXCEPTION 'refresh_token must be NULL (keep the stored one) or not empty' USING ERRCODE = '22023';
-    END IF;
-    IF NOT pg_catalog.isfinite(complete_refresh.expires_at) THEN
-        RAISE EXCEPTION 'expires_at must be finite' USING ERRCODE = '22023';
-    END IF;
-    -- The leased row, read without a lock (on Citus a FOR UPDATE must stay within one shard,
-    -- and the lease is not the distribution key) ...
-    SELECT c.user_id, c.credential_id, c.instance_id, c.refresh_state INTO cred
-      FROM mcp.mcp_credentials c
-     WHERE c.refresh_lease = complete_refresh.lease_token;
-    IF cred.user_id IS NULL THEN
-        PERFORM mcp_internal.lease_lost();
-    END IF;
-    sealed_access := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'access_token', complete_refresh.access_token);
-    IF complete_refresh.refresh_token IS NOT NULL THEN
-        sealed_refresh := mcp_internal.seal_field(cred.user_id, cred.instance_id, 'refresh_token',
-                                                  complete_refresh.refresh_token);
-    END IF;
-    due := mcp_internal.refresh_due_at(complete_refresh.expires_at, clock);
-    -- ... then updated by its key with the lease checked again (on the row's latest version if
-    -- another transaction changed it meanwhile: a takeover, the tenant's new tokens, a
-    -- revocation), and the audit row written, in one statement on the tenant's shard. The
-    -- instance's row is left alone: its credentials_updated_at and oauth_status record what
-    -- the tenant set (a refresh renews the same grant; refresh_status.last_success_at shows
-    -- it), and refreshing every credential every hour would otherwise rewrite the hot
-    -- instance table.
-    WITH upd AS (
-        UPDATE mcp.mcp_credentials c
-           SET access_token = sealed_access,
-               refresh_token = coalesce(sealed_refresh, c.refresh_token),
-               token_expires_at = complete_refresh.expires_at,
-               token_scope = coalesce(complete_refresh.token_scope, c.token_scope),
-               oauth_status = 'completed',
-               oauth_completed_at = coalesce(c.oauth_completed_at, ts),
-               refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,
-               refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,
-               last_success_at = clock, tokens_stored_at = clock, refresh_due_at = due,
-               key_version = mcp_internal.common_key_version(NULL, c.client_secret, sealed_access,
-                                                             coalesce(sealed_refresh, c.refresh_token),
-                                                             c.oauth_code_verifier)
-         WHERE c.user_id = cred.user_id AND c.credential_id = cred.credential_id
-           AND c.refresh_lease = complete_refresh.lease_token
-        RETURNING c.user_id, c.instance_id
-    ), logged AS (
-        INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)
-        SELECT upd.instance_id, upd.user_id, 'refresh', 'success', 'oauth',
-               pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                   'refresh_token_replaced', complete_refresh.refresh_token IS NOT NULL,
-                   'event', CASE WHEN cred.refresh_state <> 'ok' THEN 'recovered' END))
-          FROM upd
-    )
-    SELECT pg_catalog.count(*) INTO settled FROM upd;
-    IF settled = 0 THEN
-        PERFORM mcp_internal.lease_lost();
-    END IF;
-    IF cred.refresh_state <> 'ok' THEN
-        PERFORM mcp_internal.credential_event(cred.user_id, cred.instance_id, 'recovered');
-    END IF;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'mcp_complete_refresh'
+    LANGUAGE C VOLATILE SECURITY DEFINER PARALLEL UNSAFE;
 COMMENT ON FUNCTION mcp.complete_refresh(uuid, text, text, timestamptz, text) IS
     'settles a lease with the refreshed tokens (NULL refresh_token or token_scope keeps the stored one); MC203 when the lease is lost';
 REVOKE ALL ON FUNCTION mcp.complete_refresh(uuid, text, text, timestamptz, text) FROM PUBLIC, mcp_app, mcp_admin;

@@ -12,6 +12,10 @@ extern "C" {
 #include "access/heapam.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "nodes/parsenodes.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
@@ -88,6 +92,43 @@ inline void InsertIndexTuples(ResultRelInfo* result_rel, TupleTableSlot* slot, E
 #else
     (void)only_summarizing;  // no summarizing-only HOT updates before 16
     (void)ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
+#endif
+}
+
+// The map that converts a row of a partitioned table's type to its partition's, or nullptr
+// when none is needed (15 keeps it in the ResultRelInfo; 16 builds it on first request).
+inline TupleConversionMap* RootToPartitionMap(ResultRelInfo* partition, EState* estate) {
+#if PG_VERSION_NUM >= 160000
+    return ExecGetRootToChildMap(partition, estate);
+#else
+    (void)estate;
+    return partition->ri_RootToPartitionMap;
+#endif
+}
+
+// An executor range table of one relation, the target of an INSERT of the columns
+// `inserted_cols` (16 moved the permission fields to RTEPermissionInfo; 18 added the set of
+// unpruned relations).
+inline void InitInsertRangeTable(EState* estate, Relation rel, Bitmapset* inserted_cols) {
+    RangeTblEntry* rte = makeNode(RangeTblEntry);
+    rte->rtekind = RTE_RELATION;
+    rte->relid = RelationGetRelid(rel);
+    rte->relkind = rel->rd_rel->relkind;
+    rte->rellockmode = RowExclusiveLock;
+#if PG_VERSION_NUM >= 160000
+    List* perminfos = NIL;
+    RTEPermissionInfo* perminfo = addRTEPermissionInfo(&perminfos, rte);
+    perminfo->requiredPerms = ACL_INSERT;
+    perminfo->insertedCols = inserted_cols;
+#if PG_VERSION_NUM >= 180000
+    ExecInitRangeTable(estate, list_make1(rte), perminfos, bms_make_singleton(1));
+#else
+    ExecInitRangeTable(estate, list_make1(rte), perminfos);
+#endif
+#else
+    rte->requiredPerms = ACL_INSERT;
+    rte->insertedCols = inserted_cols;
+    ExecInitRangeTable(estate, list_make1(rte));
 #endif
 }
 

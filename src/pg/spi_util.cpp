@@ -35,6 +35,16 @@ void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected) {
     if (rc != expected) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
+void ExecuteStatement(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types, Datum* values,
+                      const char* nulls, int expected) {
+    int rc;
+    if (CitusLoaded())
+        rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+    else
+        rc = SPI_execute_plan(PrepareOnce(cache, sql, nargs, types), values, nulls, false, 0);
+    if (rc != expected) elog(ERROR, "SPI statement failed: %s", SPI_result_code_string(rc));
+}
+
 int PinSearchPath() {
     int nest_level = NewGUCNestLevel();
     (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,

@@ -18,6 +18,14 @@ SPIPlanPtr PrepareOnce(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types
 // Runs a prepared plan (read-write, no row limit); raises unless SPI returns `expected`.
 void ExecutePlan(SPIPlanPtr plan, Datum* values, int expected);
 
+// Runs `sql` with its arguments (nulls: SPI's 'n'/' ' string, nullptr for none): its kept
+// plan (PrepareOnce into *cache) on one node; under Citus (CitusLoaded) planned for these
+// values each time instead, since Citus routes a statement to the tenant's shard only when it
+// sees the distribution key's value at planning time (a cached generic plan fails with "could
+// not create distributed plan"). Raises unless SPI returns `expected`.
+void ExecuteStatement(SPIPlanPtr* cache, const char* sql, int nargs, Oid* types, Datum* values,
+                      const char* nulls, int expected);
+
 // Statements the extension runs with rights other than the caller's never resolve a name,
 // operator or cast through the caller's search_path: PinSearchPath() sets search_path to
 // pg_catalog, pg_temp at a new GUC nest level and returns it; RestoreSearchPath(level) puts
