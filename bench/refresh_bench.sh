@@ -3,7 +3,7 @@
 # hand-written queue would reach, side by side (medians of ROUNDS runs, interleaved).
 #   mcp    SELECT mcp.complete_refresh(…) FROM mcp.claim_refreshes(100) — a lease per row, the
 #          client secret and refresh token decrypted, the new access token sealed, state,
-#          schedule, the instance's row and two audit rows (claim, refresh) written
+#          schedule and two audit rows (claim, refresh) written (the instance's row is left alone)
 #   floor  the same two steps as plain SQL functions on an equivalent unencrypted table (the
 #          credentials table's columns, indexes and constraints, CREATE TABLE … LIKE …
 #          INCLUDING ALL, secrets as plaintext bytes): WITH due AS (SELECT … FOR UPDATE SKIP
