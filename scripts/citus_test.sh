@@ -103,7 +103,7 @@ run_regress() {  # run_regress TEST...
     fi
 }
 all_tests=$(cd test/citus/sql && ls -1 ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
-tests=${CITUS_TESTS:-$all_tests}
+tests=$(echo "${CITUS_TESTS:-$all_tests}" | tr " " "\n")
 mcp_log "Citus: pg_regress (test/citus)"
 # shellcheck disable=SC2046 # lists of test names
 if [ "${MCP_CITUS_FROM:-}" = 1.0 ] && echo "$tests" | grep -q '^01_'; then
@@ -220,6 +220,34 @@ for n in worker1 worker2; do
         "$([ "$(runs "$n" '{"skipped": true, "citus_worker": true}')" -gt 0 ] && echo yes || echo no)"
     check "$n's worker never failed" 0 "$(grep -c 'mcp_platform maintenance in database "postgres" failed' "$WORK/$n/server.log" || true)"
 done
+
+# ---- an event of a delegated call comes from the tenant's worker ----
+# revoke_credentials with its tenant argument runs on the worker that holds the tenant's
+# shards: that node sends the NOTIFY, at commit, to its listeners (docs/citus.md)
+if echo "$tests" | grep -q '^09_'; then
+    mcp_log "Citus: the event of a delegated call"
+    app_on() { local n=$1; shift; psql -X -q -At -h 127.0.0.1 -p "${PORT[$n]}" -U app -d postgres "$@"; }
+    gina=$(app_on coord -c "SELECT mcp.sign_up('gina@example.com')")
+    grant=$(app_on coord -c "BEGIN" -c "SELECT mcp.set_tenant('$gina')" \
+        -c "SELECT mcp.create_instance('gmail', tenant => '$gina')" -c "COMMIT" | grep -E '^[0-9a-f-]{36}$')
+    app_on coord -c "BEGIN" -c "SELECT mcp.set_tenant('$gina')" \
+        -c "SELECT mcp.set_oauth_client('$grant', 'client-g', 'secret-g', tenant => '$gina')" \
+        -c "SELECT mcp.store_oauth_tokens('$grant', 'access-g', 'refresh-g', now() + interval '1 hour', 'read', tenant => '$gina')" \
+        -c "COMMIT" >/dev/null
+    port=$(psql_on coord -c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+                             WHERE p.shardid = get_shard_id_for_distribution_column('mcp.mcp_credentials', '$gina'::uuid)")
+    holder=worker1; [ "$port" = "${PORT[worker2]}" ] && holder=worker2
+    psql -X -q -At -h 127.0.0.1 -p "${PORT[$holder]}" -U app -d postgres \
+        -c "LISTEN mcp_credential_events" -c "SELECT pg_sleep(4)" >"$WORK/listener.out" 2>&1 &
+    listener=$!
+    sleep 1
+    app_on coord -c "BEGIN" -c "SELECT mcp.set_tenant('$gina')" \
+        -c "SELECT mcp.revoke_credentials('$grant', tenant => '$gina')" -c "COMMIT" >/dev/null
+    wait "$listener" || true
+    check "a listener on the tenant's worker gets the revocation" 1 \
+        "$(grep -c "\"event\": \"revoked\".*\"instance_id\": \"$grant\"" "$WORK/listener.out" || true)"
+    psql_on coord -c "SELECT mcp.erase_user('$gina')" >/dev/null
+fi
 
 # ---- mcp.distribute() refuses a node that does not preload the library ----
 # (the planner hook that keeps NULL tenant arguments from crashing Citus's function delegation

@@ -369,11 +369,9 @@ COMMENT ON FUNCTION mcp_internal.citus_distribute_tables(integer) IS
 REVOKE ALL ON FUNCTION mcp_internal.citus_distribute_tables(integer) FROM PUBLIC, mcp_app, mcp_admin;
 
 -- The API functions that act for one tenant: every function of the mcp schema with a `tenant`
--- parameter (its last, defaulting to the transaction's tenant), which mcp.distribute() makes
--- Citus distributed functions delegated by that argument; but the two that may send an event
--- (NOTIFY mcp_credential_events: store_oauth_tokens, revoke_credentials). A worker cannot
--- commit a NOTIFY inside a distributed transaction (two-phase commit refuses it), and a
--- backend listens on the node it is connected to, where these run.
+-- parameter (its last; NULL: the transaction's tenant), which mcp.distribute() makes Citus
+-- distributed functions delegated by that argument. (The events store_oauth_tokens and
+-- revoke_credentials may send are then sent by the tenant's worker, docs/citus.md.)
 CREATE OR REPLACE FUNCTION mcp_internal.citus_tenant_functions() RETURNS regprocedure[]
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -381,7 +379,6 @@ AS $$
     SELECT coalesce(array_agg(p.oid::regprocedure ORDER BY p.oid::regprocedure::text), '{}')
       FROM pg_catalog.pg_proc p
      WHERE p.pronamespace = 'mcp'::regnamespace AND 'tenant' = ANY (p.proargnames)
-       AND p.proname NOT IN ('store_oauth_tokens', 'revoke_credentials')
 $$;
 COMMENT ON FUNCTION mcp_internal.citus_tenant_functions() IS
     'the API functions with a tenant parameter, which mcp.distribute() delegates to the tenant''s worker';
