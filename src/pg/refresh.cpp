@@ -90,6 +90,23 @@ const char* const kLeasedRowSql =
     "  FROM mcp.mcp_credentials AS c"
     " WHERE c.refresh_lease OPERATOR(pg_catalog.=) $1";
 
+// The settle's UPDATE, the same text in both forms below.
+#define MCP_SETTLE_UPDATE                                                                   \
+    "UPDATE mcp.mcp_credentials AS c"                                                       \
+    "   SET access_token = $4,"                                                             \
+    "       refresh_token = COALESCE($5, c.refresh_token),"                                 \
+    "       token_expires_at = $6,"                                                         \
+    "       token_scope = COALESCE($7, c.token_scope),"                                     \
+    "       oauth_status = 'completed',"                                                    \
+    "       oauth_completed_at = COALESCE(c.oauth_completed_at, $8),"                       \
+    "       refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,"      \
+    "       refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,"                \
+    "       last_success_at = $9, tokens_stored_at = $9, refresh_due_at = $10,"             \
+    "       key_version = mcp_internal.common_key_version(NULL, c.client_secret, $4,"       \
+    "                         COALESCE($5, c.refresh_token), c.oauth_code_verifier)"        \
+    " WHERE c.user_id OPERATOR(pg_catalog.=) $1 AND c.credential_id OPERATOR(pg_catalog.=) $2" \
+    "   AND c.refresh_lease OPERATOR(pg_catalog.=) $3"
+
 // The settle: the row updated by its key with the lease checked again (on the row's latest
 // version if another transaction changed it meanwhile: a takeover, the tenant's new tokens, a
 // revocation), and the audit row written, in one statement on the tenant's shard. A NULL
@@ -101,21 +118,7 @@ const char* const kLeasedRowSql =
 //   $6 expires_at, $7 token_scope, $8 now(), $9 the lifecycle clock, $10 next due time,
 //   $11 the audit row's metadata
 const char* const kSettleSql =
-    "WITH upd AS ("
-    "  UPDATE mcp.mcp_credentials AS c"
-    "     SET access_token = $4,"
-    "         refresh_token = COALESCE($5, c.refresh_token),"
-    "         token_expires_at = $6,"
-    "         token_scope = COALESCE($7, c.token_scope),"
-    "         oauth_status = 'completed',"
-    "         oauth_completed_at = COALESCE(c.oauth_completed_at, $8),"
-    "         refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,"
-    "         refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,"
-    "         last_success_at = $9, tokens_stored_at = $9, refresh_due_at = $10,"
-    "         key_version = mcp_internal.common_key_version(NULL, c.client_secret, $4,"
-    "                           COALESCE($5, c.refresh_token), c.oauth_code_verifier)"
-    "   WHERE c.user_id OPERATOR(pg_catalog.=) $1 AND c.credential_id OPERATOR(pg_catalog.=) $2"
-    "     AND c.refresh_lease OPERATOR(pg_catalog.=) $3"
+    "WITH upd AS (" MCP_SETTLE_UPDATE
     "  RETURNING c.user_id, c.instance_id"
     "), logged AS ("
     "  INSERT INTO mcp.token_audit_log (instance_id, user_id, operation, status, method, metadata)"
@@ -124,21 +127,7 @@ const char* const kSettleSql =
     "SELECT pg_catalog.count(*) FROM upd";
 
 // The same UPDATE alone, where the audit row is written by WriteAuditRow (one node).
-const char* const kSettleUpdateSql =
-    "UPDATE mcp.mcp_credentials AS c"
-    "   SET access_token = $4,"
-    "       refresh_token = COALESCE($5, c.refresh_token),"
-    "       token_expires_at = $6,"
-    "       token_scope = COALESCE($7, c.token_scope),"
-    "       oauth_status = 'completed',"
-    "       oauth_completed_at = COALESCE(c.oauth_completed_at, $8),"
-    "       refresh_state = 'ok', refresh_lease = NULL, refresh_claimed_until = NULL,"
-    "       refresh_failures = 0, failure_days = 0, next_attempt_at = NULL,"
-    "       last_success_at = $9, tokens_stored_at = $9, refresh_due_at = $10,"
-    "       key_version = mcp_internal.common_key_version(NULL, c.client_secret, $4,"
-    "                         COALESCE($5, c.refresh_token), c.oauth_code_verifier)"
-    " WHERE c.user_id OPERATOR(pg_catalog.=) $1 AND c.credential_id OPERATOR(pg_catalog.=) $2"
-    "   AND c.refresh_lease OPERATOR(pg_catalog.=) $3";
+const char* const kSettleUpdateSql = MCP_SETTLE_UPDATE;
 
 // The audit row as a statement, where WriteAuditRow does not apply.
 //   $1 user_id, $2 instance_id, $3 metadata
