@@ -43,6 +43,16 @@ include $(PGXS)
 -include $(OBJS:.o=.d)
 PG_PROVE_FLAGS += -I $(srcdir)/test/perl
 
+# The objects are rebuilt when the PostgreSQL they are built against changes (another
+# PG_CONFIG in the same checkout): a stamp named after its version and server headers; when it
+# is missing, the objects of the other version go. (Done as the Makefile is read: PGXS marks
+# every target .SECONDARY, so a missing stamp as a prerequisite would not rebuild anything.)
+PG_STAMP := build/pg-stamp-$(shell echo '$(VERSION) $(includedir_server)' | md5sum | cut -c1-12)
+ifeq ($(wildcard $(PG_STAMP)),)
+$(shell rm -f $(OBJS) $(OBJS:.o=.d) $(shlib) build/pg-stamp-*; mkdir -p build; touch $(PG_STAMP))
+endif
+EXTRA_CLEAN += build/pg-stamp-*
+
 # PGXS runs the TAP tests as part of installcheck; this target runs only them.
 prove_installcheck:
 	$(prove_installcheck)
