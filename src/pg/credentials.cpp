@@ -93,6 +93,19 @@ MCP_PG_FUNCTION(mcp_credential_context) {
     PG_RETURN_BYTEA_P(out);
 }
 
+Datum mp::SealCredentialField(const pg_uuid_t* user, const pg_uuid_t* instance, const char* field,
+                              text* secret, bool wipe, int32* key_version) {
+    return mp::InvokeCpp([&]() -> Datum {
+        mp::ScopedCleanse wipe_secret(wipe ? VARDATA_ANY(secret) : nullptr,
+                                      wipe ? VARSIZE_ANY_EXHDR(secret) : 0);
+        std::string context = mp::CredentialContext(user->data, instance->data, field);
+        bytea* sealed = mp::SealToBytea(mp::AsBytes(context), mp::VarBytes(secret));
+        if (key_version != nullptr)
+            *key_version = static_cast<int32>(mp::EnvelopeKeyVersion(mp::VarBytes(sealed)));
+        return PointerGetDatum(sealed);
+    });
+}
+
 // mcp._seal_field(user_id uuid, instance_id uuid, field text, secret text) → bytea
 MCP_PG_FUNCTION(mcp_seal_field) {
     FieldArgs args = GetFieldArgs(fcinfo);

@@ -183,22 +183,6 @@ Datum OpenField(Datum user_id, Datum instance_id, const char* field, Datum envel
     });
 }
 
-// The envelope of one credential field under the active key, a palloc'd bytea, and its key
-// version. `wipe`: the secret is a copy of ours, wiped here whatever happens.
-Datum SealField(Datum user_id, Datum instance_id, const char* field, text* secret, bool wipe,
-                int32* key_version) {
-    const pg_uuid_t* user = DatumGetUUIDP(user_id);
-    const pg_uuid_t* instance = DatumGetUUIDP(instance_id);
-    return mp::InvokeCpp([&]() -> Datum {
-        mp::ScopedCleanse wipe_secret(wipe ? VARDATA_ANY(secret) : nullptr,
-                                      wipe ? VARSIZE_ANY_EXHDR(secret) : 0);
-        std::string context = mp::CredentialContext(user->data, instance->data, field);
-        bytea* sealed = mp::SealToBytea(mp::AsBytes(context), mp::VarBytes(secret));
-        *key_version = static_cast<int32>(mp::EnvelopeKeyVersion(mp::VarBytes(sealed)));
-        return PointerGetDatum(sealed);
-    });
-}
-
 void WipeText(Datum value) {
     text* t = DatumGetTextPP(value);
     OPENSSL_cleanse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
@@ -521,7 +505,8 @@ MCP_PG_FUNCTION_C(mcp_set_api_key) {
                         errdetail("field=api_key max_chars=%d", kMaxChars)));
     }
     int32 key_version = 0;
-    args[2] = SealField(user_id, instance_id, "api_key", secret, copied, &key_version);
+    args[2] = mp::SealCredentialField(DatumGetUUIDP(user_id), DatumGetUUIDP(instance_id), "api_key",
+                                      secret, copied, &key_version);
     args[3] = Int32GetDatum(key_version);
 
     Execute(&upsert_api_key_plan, kUpsertApiKeySql, 4, types, args, SPI_OK_INSERT);

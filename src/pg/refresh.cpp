@@ -275,21 +275,6 @@ bool LongerThan(const text* value, int max_chars) {
     pg_unreachable();
 }
 
-// The envelope of one credential field under the active key, a palloc'd bytea (C++ inside
-// InvokeCpp: its errors are raised after its objects are gone). A copy of the secret that is
-// ours is wiped here whatever happens.
-Datum SealField(const pg_uuid_t* user, const pg_uuid_t* instance, const char* field,
-                const SecretArg& secret) {
-    return mcp_platform::InvokeCpp([&]() -> Datum {
-        mcp_platform::ScopedCleanse wipe_secret(
-            secret.copied ? VARDATA_ANY(secret.value) : nullptr,
-            secret.copied ? VARSIZE_ANY_EXHDR(secret.value) : 0);
-        std::string context = mcp_platform::CredentialContext(user->data, instance->data, field);
-        return PointerGetDatum(mcp_platform::SealToBytea(mcp_platform::AsBytes(context),
-                                                         mcp_platform::VarBytes(secret.value)));
-    });
-}
-
 }  // namespace
 
 // mcp_internal.refresh_clock() → timestamptz: the lifecycle's "now": the transaction's start
@@ -361,10 +346,12 @@ MCP_PG_FUNCTION_C(mcp_complete_refresh) {
         RaiseLeaseLost();
     }
 
-    Datum sealed_access = SealField(&user_id, &instance_id, "access_token", access);
+    Datum sealed_access = mcp_platform::SealCredentialField(
+        &user_id, &instance_id, "access_token", access.value, access.copied, nullptr);
     Datum sealed_refresh = (Datum)0;
     if (refresh.value != nullptr)
-        sealed_refresh = SealField(&user_id, &instance_id, "refresh_token", refresh);
+        sealed_refresh = mcp_platform::SealCredentialField(
+            &user_id, &instance_id, "refresh_token", refresh.value, refresh.copied, nullptr);
     // what jsonb_strip_nulls(jsonb_build_object('refresh_token_replaced', …, 'event', …)) made
     const char* metadata =
         refresh.value != nullptr
