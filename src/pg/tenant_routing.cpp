@@ -1,7 +1,8 @@
 // The tenant argument of the API functions under Citus. mcp.distribute() makes every mcp
 // function with a `tenant` parameter a Citus distributed function, delegated by that argument
-// (force_delegation): a call that passes its tenant runs on the worker holding the tenant's shards, through the backend's own connection, so it mixes
-// with the backend's own statements in one transaction. Citus 13.2 crashes the backend (signal
+// (force_delegation): a call that passes its tenant runs on the worker holding the tenant's
+// shards, through the backend's own connection, so it mixes with the backend's own statements
+// in one transaction. Citus 13.2 crashes the backend (signal
 // 11) when such a call's distribution argument is a NULL constant at plan time, and the
 // parameter defaults to NULL (the transaction's tenant; a constant costs nothing on one node).
 // This planner hook, which runs before Citus's (Citus must come first in
